@@ -1,0 +1,98 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Every target: Swift 6 language mode (strict concurrency) and imports that are internal unless a
+/// module says `public import`, so what a module exposes is a decision, not an accident.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Converge",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "kvnode", targets: ["kvnode"]),
+        .executable(name: "kv", targets: ["kv"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+    ],
+    targets: [
+        // The system libsqlite3, seen through a modulemap and a header.
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(name: "SQLite", dependencies: ["CSQLite"], swiftSettings: strictSettings),
+        .target(name: "KVCore", swiftSettings: strictSettings),
+        .executableTarget(name: "embed-migrations", swiftSettings: strictSettings),
+        .plugin(
+            name: "EmbedMigrations",
+            capability: .buildTool(),
+            dependencies: ["embed-migrations"]
+        ),
+        .target(
+            name: "KVStore",
+            dependencies: ["SQLite", "KVCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings,
+            plugins: ["EmbedMigrations"]
+        ),
+        .target(
+            name: "KVClient",
+            dependencies: [
+                "KVCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "KVServer",
+            dependencies: [
+                "KVStore", "KVCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "kvnode",
+            dependencies: [
+                "KVServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "kv",
+            dependencies: [
+                "KVClient", "KVCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "KVCoreTests", dependencies: ["KVCore"], swiftSettings: strictSettings),
+        .testTarget(name: "SQLiteTests", dependencies: ["SQLite"], swiftSettings: strictSettings),
+        .testTarget(name: "KVStoreTests", dependencies: ["KVStore", "SQLite", "KVCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "KVServerTests",
+            dependencies: ["KVServer", "KVClient", "KVStore", "KVCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["KVServer", "KVClient", "KVStore", "KVCore"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

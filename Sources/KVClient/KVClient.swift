@@ -1,0 +1,1 @@
+// KVClient: work in progress

@@ -1,0 +1,1 @@
+// KVServer: work in progress

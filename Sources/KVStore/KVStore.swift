@@ -1,0 +1,1 @@
+// KVStore: work in progress
