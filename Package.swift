@@ -81,17 +81,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
         .testTarget(name: "KVCoreTests", dependencies: ["KVCore"], swiftSettings: strictSettings),
-        .testTarget(name: "SQLiteTests", dependencies: ["SQLite"], swiftSettings: strictSettings),
-        .testTarget(name: "KVStoreTests", dependencies: ["KVStore", "SQLite", "KVCore"], swiftSettings: strictSettings),
+        .testTarget(name: "SQLiteTests", dependencies: ["SQLite", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "KVStoreTests", dependencies: ["KVStore", "SQLite", "KVCore", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "KVServerTests",
-            dependencies: ["KVServer", "KVClient", "KVStore", "KVCore"],
+            dependencies: ["KVServer", "KVClient", "KVStore", "KVCore", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["KVServer", "KVClient", "KVStore", "KVCore"],
+            dependencies: ["KVClient", "KVCore", "TestSupport", "kv", "kvnode"],
             swiftSettings: strictSettings
         ),
     ]

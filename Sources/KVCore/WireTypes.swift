@@ -1,0 +1,158 @@
+/// The JSON bodies of the public HTTP API (DESIGN.md §4), shared by the server that writes them
+/// and the client that reads them. Field names are part of the contract; do not rename them.
+
+/// The reply to `PUT /kv/{key}` and `DELETE /kv/{key}`: the version the write was given.
+public struct WriteReply: Codable, Hashable, Sendable {
+    public let key: String
+    public let lamport: Int64
+    public let origin: String
+
+    public init(key: String, lamport: Int64, origin: String) {
+        self.key = key
+        self.lamport = lamport
+        self.origin = origin
+    }
+}
+
+/// One live key in a `GET /kv` listing.
+public struct ListedKey: Codable, Hashable, Sendable {
+    public let key: String
+    public let lamport: Int64
+    public let origin: String
+    /// The value's length in bytes.
+    public let size: Int
+
+    public init(key: String, lamport: Int64, origin: String, size: Int) {
+        self.key = key
+        self.lamport = lamport
+        self.origin = origin
+        self.size = size
+    }
+}
+
+/// A page of `GET /kv`: keys in byte order, and `next` (the `after` of the following page, or
+/// `null` on the last page — always present in the JSON).
+public struct ListPage: Codable, Hashable, Sendable {
+    public let keys: [ListedKey]
+    public let next: String?
+
+    public init(keys: [ListedKey], next: String?) {
+        self.keys = keys
+        self.next = next
+    }
+
+    enum CodingKeys: String, CodingKey { case keys, next }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(keys, forKey: .keys)
+        try container.encode(next, forKey: .next)  // explicit null, not an omitted field
+    }
+}
+
+/// What `GET /status` reports about one peer.
+public struct PeerStatus: Codable, Hashable, Sendable {
+    public let id: String
+    public let url: String
+    /// Whether the last exchange with the peer succeeded; `false` before any contact.
+    public let reachable: Bool
+    /// Wall-clock time (ISO 8601) since when `reachable` has had its current value; null before
+    /// the first attempt.
+    public let since: String?
+    /// The peer's `seq` up to which this node has applied its feed.
+    public let pulledSeq: Int64
+    /// This node's `seq` up to which the peer has acknowledged.
+    public let pushedSeq: Int64
+    /// Rows of this node's feed the peer has not acknowledged yet.
+    public let toPush: Int64
+    /// The last failure talking to the peer, or null.
+    public let lastError: String?
+
+    public init(
+        id: String, url: String, reachable: Bool, since: String?, pulledSeq: Int64,
+        pushedSeq: Int64, toPush: Int64, lastError: String?
+    ) {
+        self.id = id
+        self.url = url
+        self.reachable = reachable
+        self.since = since
+        self.pulledSeq = pulledSeq
+        self.pushedSeq = pushedSeq
+        self.toPush = toPush
+        self.lastError = lastError
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, url, reachable, since
+        case pulledSeq = "pulled_seq"
+        case pushedSeq = "pushed_seq"
+        case toPush = "to_push"
+        case lastError = "last_error"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(url, forKey: .url)
+        try container.encode(reachable, forKey: .reachable)
+        try container.encode(since, forKey: .since)
+        try container.encode(pulledSeq, forKey: .pulledSeq)
+        try container.encode(pushedSeq, forKey: .pushedSeq)
+        try container.encode(toPush, forKey: .toPush)
+        try container.encode(lastError, forKey: .lastError)
+    }
+}
+
+/// The body of `GET /status`.
+public struct NodeStatus: Codable, Hashable, Sendable {
+    public let id: String
+    public let epoch: String
+    /// The node's Lamport clock.
+    public let lamport: Int64
+    /// The last `seq` this node assigned (0 for an empty node).
+    public let seq: Int64
+    /// Live (not deleted) keys stored on this node.
+    public let keys: Int64
+    /// True while the node pulls what it missed from its peers after a start.
+    public let catchingUp: Bool
+    public let peers: [PeerStatus]
+
+    public init(
+        id: String, epoch: String, lamport: Int64, seq: Int64, keys: Int64, catchingUp: Bool,
+        peers: [PeerStatus]
+    ) {
+        self.id = id
+        self.epoch = epoch
+        self.lamport = lamport
+        self.seq = seq
+        self.keys = keys
+        self.catchingUp = catchingUp
+        self.peers = peers
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, epoch, lamport, seq, keys, peers
+        case catchingUp = "catching_up"
+    }
+}
+
+/// The body of every error reply: `{"error": "...", "detail": "..."}`. `error` is a short,
+/// stable code (`invalid_key`, `value_too_large`, `not_found`, …); `detail` is one sentence for
+/// a human, with the cause and, where there is one, the fix.
+public struct ErrorBody: Codable, Hashable, Sendable {
+    public let error: String
+    public let detail: String
+
+    public init(error: String, detail: String) {
+        self.error = error
+        self.detail = detail
+    }
+}
+
+/// HTTP header names of the public API.
+public enum HeaderName {
+    /// On `GET /kv/{key}`: the Lamport time of the value returned.
+    public static let lamport = "KV-Lamport"
+    /// On `GET /kv/{key}`: the node that wrote the value returned.
+    public static let origin = "KV-Origin"
+}

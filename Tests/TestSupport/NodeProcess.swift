@@ -1,0 +1,98 @@
+public import Foundation
+
+/// A real `kvnode` process started by a test, with its log in a file.
+///
+/// `start` waits (with a deadline, not a sleep) until the node logs the line
+/// `listening on http://HOST:PORT`, so `url` is the address it actually bound, which lets tests
+/// pass `--port 0`. The process is killed when the test calls `kill()`/`stop()`; a test must
+/// end every node it starts.
+public final class NodeProcess: @unchecked Sendable {
+    // @unchecked: `process` is only touched by the test that owns this object, one call at a time.
+    public let arguments: [String]
+    public let logFile: URL
+    public private(set) var url: String = ""
+    private var process: Process?
+
+    private init(arguments: [String], logFile: URL) {
+        self.arguments = arguments
+        self.logFile = logFile
+    }
+
+    /// Starts `kvnode ARGUMENTS`, logging to `logFile`, and waits until it listens.
+    public static func start(
+        _ arguments: [String], logFile: URL, timeout: Duration = .seconds(30)
+    ) async throws -> NodeProcess {
+        let node = NodeProcess(arguments: arguments, logFile: logFile)
+        try await node.launch(timeout: timeout)
+        return node
+    }
+
+    /// Starts the same command again (after a kill or stop), appending to the same log.
+    public func restart(timeout: Duration = .seconds(30)) async throws {
+        try await launch(timeout: timeout)
+    }
+
+    public var isRunning: Bool { process?.isRunning ?? false }
+    public var pid: Int32 { process?.processIdentifier ?? 0 }
+
+    /// Sends SIGKILL and waits for the process to be gone.
+    public func kill() {
+        guard let process, process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    @discardableResult
+    public func stop() -> Int32 {
+        guard let process else { return 0 }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// The node's log so far.
+    public func log() -> String {
+        (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+    }
+
+    private func launch(timeout: Duration) async throws {
+        if !FileManager.default.fileExists(atPath: logFile.path) {
+            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        }
+        let handle = try FileHandle(forWritingTo: logFile)
+        try handle.seekToEnd()
+        let startOffset = handle.offsetInFile
+        let process = Process()
+        process.executableURL = Products.executable("kvnode")
+        process.arguments = arguments
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try handle.close()
+        self.process = process
+
+        var found: String?
+        try await poll("kvnode \(arguments.joined(separator: " ")) to listen", timeout: timeout) {
+            let text = self.log()
+            let utf8 = Array(text.utf8)
+            let fresh = String(decoding: utf8[min(Int(startOffset), utf8.count)...], as: UTF8.self)
+            if let range = fresh.range(of: #"listening on (http://[^\s]+)"#, options: .regularExpression) {
+                found = String(fresh[range].dropFirst("listening on ".count))
+                return nil
+            }
+            if !process.isRunning {
+                return "exited with status \(process.terminationStatus): \(fresh.suffix(500))"
+            }
+            return "not listening yet"
+        }
+        url = found ?? ""
+    }
+
+    deinit {
+        if let process, process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+        }
+    }
+}
