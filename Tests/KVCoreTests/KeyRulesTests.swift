@@ -1,5 +1,6 @@
 import KVCore
 import Testing
+import TestSupport
 
 @Suite("Key rules and path encoding")
 struct KeyRulesTests {

@@ -1,5 +1,6 @@
 import KVCore
 import Testing
+import TestSupport
 
 /// Random histories over a few keys, origins and Lamport times, small enough that collisions
 /// (same key, same lamport, different origin) are common.

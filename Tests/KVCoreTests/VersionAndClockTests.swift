@@ -1,5 +1,6 @@
 import KVCore
 import Testing
+import TestSupport
 
 @Suite("Version order and Lamport clock")
 struct VersionAndClockTests {
