@@ -19,6 +19,9 @@ struct GlobalOptions: ParsableArguments {
             valueName: "url"))
     var node: String?
 
+    @Option(help: ArgumentHelp("Seconds to wait for the node's reply.", valueName: "seconds"))
+    var timeout: Double = 10
+
     /// `--node`, else `$KV_NODE`, else the default.
     var nodeURL: String {
         if let node { return node }
@@ -29,6 +32,9 @@ struct GlobalOptions: ParsableArguments {
     }
 
     func validate() throws {
+        guard (0.001...86_400).contains(timeout) else {
+            throw ValidationError("--timeout must be from 0.001 to 86400 seconds")
+        }
         do {
             _ = try KVClient(node: nodeURL)
         } catch {
@@ -38,7 +44,7 @@ struct GlobalOptions: ParsableArguments {
 
     /// Runs `body` with a client of the node, closed on every path.
     func withClient<T>(_ body: (KVClient) async throws -> T) async throws -> T {
-        let client = try KVClient(node: nodeURL)
+        let client = try KVClient(node: nodeURL, timeout: .milliseconds(Int64(timeout * 1000)))
         do {
             let result = try await body(client)
             await client.close()
