@@ -1,1 +1,216 @@
-// KVClient: work in progress
+public import KVCore
+import NIOHTTP1
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// A typed client of one node's public HTTP API (DESIGN.md §4).
+///
+/// It keeps one keep-alive connection to the node and sends requests on it one at a time, in the
+/// order they were made; concurrent callers queue. When the node has closed the connection, the
+/// next request opens a new one. A request is sent again only when it provably had no effect:
+/// it was never written (the connection was found closed), or it is a `GET` whose reused
+/// connection closed before any reply. A `PUT` that may have reached the node is never resent,
+/// since each `PUT` makes a new version.
+///
+/// Every request, connecting included, has the whole `timeout` to complete, after which the
+/// connection is closed and the request fails with `.timedOut`. Call `close()` when done; a client
+/// dropped without it closes its connection in the background.
+public final class KVClient: Sendable {
+    /// The node's URL, normalized to `http://HOST:PORT`.
+    public let url: String
+    public let timeout: Duration
+    private let owner: ConnectionOwner
+
+    /// How often one request may be resent after the connection closed under it.
+    private static let maxResends = 3
+
+    /// Prepares a client for the node at `node` (`http://HOST:PORT`); connects on first use.
+    /// Throws `.invalidNodeURL` for anything else, `https` included.
+    public init(node: String, timeout: Duration = .seconds(10)) throws(KVClientError) {
+        let address = try NodeAddress(parsing: node)
+        self.url = address.url
+        self.timeout = timeout
+        self.owner = ConnectionOwner(address: address)
+    }
+
+    /// Stores `value` under `key` as a new version; returns that version.
+    public func put(_ key: String, value: [UInt8]) async throws(KVClientError) -> WriteReply {
+        let reply = try await send("PUT", Self.path(of: key), body: value)
+        return try decode(WriteReply.self, from: successful(reply), request: "PUT /kv/{key}")
+    }
+
+    /// The value of `key` and its version, or nil when the node has no live value for it.
+    public func get(_ key: String) async throws(KVClientError) -> StoredValue? {
+        let reply = try await send("GET", Self.path(of: key))
+        if reply.status == 404 { return nil }
+        let body = try successful(reply)
+        guard let lamportText = reply.header(HeaderName.lamport), let lamport = Int64(lamportText)
+        else {
+            throw .badResponse("GET /kv/{key} replied without a numeric \(HeaderName.lamport) header")
+        }
+        guard let origin = reply.header(HeaderName.origin), !origin.isEmpty else {
+            throw .badResponse("GET /kv/{key} replied without a \(HeaderName.origin) header")
+        }
+        return StoredValue(value: body, lamport: lamport, origin: origin)
+    }
+
+    /// Writes a tombstone for `key` (whether or not the node has it); returns its version.
+    public func delete(_ key: String) async throws(KVClientError) -> WriteReply {
+        let reply = try await send("DELETE", Self.path(of: key))
+        return try decode(WriteReply.self, from: successful(reply), request: "DELETE /kv/{key}")
+    }
+
+    /// One page of live keys in byte order; pass the page's `next` as `after` for the following
+    /// one. `nil` parameters are left to the node's defaults.
+    public func list(
+        prefix: String? = nil, after: String? = nil, limit: Int? = nil
+    ) async throws(KVClientError) -> ListPage {
+        var query: [String] = []
+        if let prefix { query.append("prefix=" + KeyPath.encode(prefix)) }
+        if let after { query.append("after=" + KeyPath.encode(after)) }
+        if let limit { query.append("limit=\(limit)") }
+        let path = query.isEmpty ? "/kv" : "/kv?" + query.joined(separator: "&")
+        let reply = try await send("GET", path)
+        return try decode(ListPage.self, from: successful(reply), request: "GET /kv")
+    }
+
+    /// The node's state and its view of its peers.
+    public func status() async throws(KVClientError) -> NodeStatus {
+        try await decode(NodeStatus.self, from: statusJSON(), request: "GET /status")
+    }
+
+    /// The body of `GET /status` exactly as the node sent it.
+    public func statusJSON() async throws(KVClientError) -> [UInt8] {
+        try successful(await send("GET", "/status"))
+    }
+
+    /// Whether the node says it can serve (`GET /health` is 2xx). Throws only when the node
+    /// cannot be asked.
+    public func health() async throws(KVClientError) -> Bool {
+        try await send("GET", "/health").isSuccess
+    }
+
+    /// Sends one request as given and returns whatever reply came, any status; for tests and
+    /// tools. Throws only when no whole reply arrived.
+    public func send(
+        _ method: String, _ pathAndQuery: String, body: [UInt8] = [],
+        headers: [(String, String)] = []
+    ) async throws(KVClientError) -> HTTPReply {
+        let request = HTTPRequest(
+            method: method, pathAndQuery: pathAndQuery, headers: headers, body: body)
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        var resends = 0
+        while true {
+            let remaining = clock.now.duration(to: deadline)
+            guard remaining > .zero else { throw .timedOut(url: url) }
+            let (connection, reused) = try await owner.connection(timeout: remaining)
+            let timer = Task { () -> Bool in
+                do {
+                    try await Task.sleep(until: deadline, clock: clock)
+                } catch {
+                    return false  // cancelled: the exchange ended first
+                }
+                connection.close()
+                return true
+            }
+            let outcome = await connection.exchange(request)
+            timer.cancel()
+            let timedOut = await timer.value
+
+            let failure: String
+            switch outcome {
+            case .reply(let reply):
+                return reply
+            case .notSent:
+                await owner.discard(connection)
+                if timedOut { throw .timedOut(url: url) }
+                if resends < Self.maxResends {
+                    resends += 1
+                    continue
+                }
+                failure = "the node closed every connection before the request could be sent"
+            case .closedBeforeReply(let reason):
+                await owner.discard(connection)
+                if timedOut { throw .timedOut(url: url) }
+                if reused && request.hasNoEffect && resends < Self.maxResends {
+                    resends += 1
+                    continue
+                }
+                failure = reason
+            case .failed(let reason):
+                await owner.discard(connection)
+                if timedOut { throw .timedOut(url: url) }
+                failure = reason
+            case .malformed(let reason):
+                await owner.discard(connection)
+                throw .badResponse(reason)
+            }
+            throw .unreachable(url: url, reason: failure)
+        }
+    }
+
+    /// Closes the connection; requests made afterwards fail with `.unreachable`.
+    public func close() async {
+        await owner.close()
+    }
+
+    /// `/kv/` and the percent-encoded key.
+    static func path(of key: String) -> String {
+        "/kv/" + KeyPath.encode(key)
+    }
+
+    /// The body of a 2xx reply; any other status becomes `.server` with the node's error body.
+    private func successful(_ reply: HTTPReply) throws(KVClientError) -> [UInt8] {
+        guard reply.isSuccess else { throw Self.serverError(reply) }
+        return reply.body
+    }
+
+    /// `.server` from a non-2xx reply: its `{"error","detail"}` body when it has one, else the
+    /// first line of its body or the status's reason phrase.
+    static func serverError(_ reply: HTTPReply) -> KVClientError {
+        if let body = try? JSONDecoder().decode(ErrorBody.self, from: Data(reply.body)) {
+            return .server(status: reply.status, error: body.error, detail: body.detail)
+        }
+        let text = String(decoding: reply.body.prefix(300), as: UTF8.self)
+        let firstLine = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        let detail = String(firstLine.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        return .server(
+            status: reply.status, error: "",
+            detail: detail.isEmpty ? HTTPResponseStatus(statusCode: reply.status).reasonPhrase : detail)
+    }
+
+    private func decode<T: Decodable>(
+        _ type: T.Type, from body: [UInt8], request: String
+    ) throws(KVClientError) -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(body))
+        } catch {
+            throw .badResponse("the reply to \(request) is not the expected JSON: \(Self.explain(error))")
+        }
+    }
+
+    /// A decoding error in a few words: which field, what was wrong.
+    private static func explain(_ error: any Error) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        guard let error = error as? DecodingError else { return "\(error)" }
+        switch error {
+        case .keyNotFound(let key, let context):
+            let parent = path(context.codingPath)
+            return "field '\(parent.isEmpty ? "" : parent + ".")\(key.stringValue)' is missing"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "field '\(path(context.codingPath))' has the wrong type"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty
+                ? "not valid JSON" : "field '\(path(context.codingPath))' is malformed"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,97 @@
+/// Why a request to a node failed.
+///
+/// Every error describes itself in one line fit for a user (`kv` prints it after `kv: `). It
+/// wraps a private enum so cases can be added later without breaking callers; test the case with
+/// `==` against the static constructors, or read `kind`.
+public struct KVClientError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The broad class of a failure, for callers that choose an exit status or a retry by it.
+    public enum Kind: Sendable, Hashable {
+        /// The node URL given to `KVClient.init` cannot be used.
+        case invalidNodeURL
+        /// No connection could be made, or it broke before a whole reply arrived.
+        case unreachable
+        /// The node did not answer within the request timeout.
+        case timedOut
+        /// The node answered with a non-2xx status.
+        case server
+        /// The node answered something that is not what the API promises.
+        case badResponse
+    }
+
+    enum Base: Sendable, Equatable {
+        case invalidNodeURL(String, reason: String)
+        case unreachable(url: String, reason: String)
+        case timedOut(url: String)
+        case server(status: Int, error: String, detail: String)
+        case badResponse(String)
+    }
+
+    let base: Base
+
+    /// `url` cannot name a node; `reason` says what is wrong with it.
+    public static func invalidNodeURL(_ url: String, reason: String) -> Self {
+        Self(base: .invalidNodeURL(url, reason: reason))
+    }
+
+    /// The node at `url` could not be reached; `reason` is the system's word for it
+    /// (`connection refused`, …).
+    public static func unreachable(url: String, reason: String) -> Self {
+        Self(base: .unreachable(url: url, reason: reason))
+    }
+
+    /// The node at `url` did not reply within the client's timeout.
+    public static func timedOut(url: String) -> Self {
+        Self(base: .timedOut(url: url))
+    }
+
+    /// The node refused the request with `status` and the JSON error body `{"error","detail"}`
+    /// (both empty strings when the body was not that JSON).
+    public static func server(status: Int, error: String, detail: String) -> Self {
+        Self(base: .server(status: status, error: error, detail: detail))
+    }
+
+    /// The reply broke the API's promises; the text says how.
+    public static func badResponse(_ what: String) -> Self {
+        Self(base: .badResponse(what))
+    }
+
+    public var kind: Kind {
+        switch base {
+        case .invalidNodeURL: .invalidNodeURL
+        case .unreachable: .unreachable
+        case .timedOut: .timedOut
+        case .server: .server
+        case .badResponse: .badResponse
+        }
+    }
+
+    /// The HTTP status of a `.server` error, else nil.
+    public var status: Int? {
+        if case .server(let status, _, _) = base { return status }
+        return nil
+    }
+
+    /// The stable error code of a `.server` error (`invalid_key`, …), else nil.
+    public var errorCode: String? {
+        if case .server(_, let error, _) = base { return error }
+        return nil
+    }
+
+    public var description: String {
+        switch base {
+        case .invalidNodeURL(let url, let reason):
+            return "invalid node URL '\(url)': \(reason)"
+        case .unreachable(let url, let reason):
+            return "cannot reach node at \(url): \(reason)"
+        case .timedOut(let url):
+            return "node at \(url) did not reply in time"
+        case .server(let status, let error, let detail):
+            let parts = [String(status), error.isEmpty ? nil : error + ":", detail.isEmpty ? nil : detail]
+            let text = parts.compactMap { $0 }.joined(separator: " ")
+            return "node refused the request: "
+                + (text.hasSuffix(":") ? String(text.dropLast()) : text)
+        case .badResponse(let what):
+            return "bad response from node: \(what)"
+        }
+    }
+}

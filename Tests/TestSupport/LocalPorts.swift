@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Why a test's local socket could not be set up.
+public struct LocalSocketError: Error, CustomStringConvertible {
+    public let call: String
+    public let code: Int32
+    public var description: String { "\(call) failed: errno \(code)" }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on: bound on port 0 to let the kernel pick a
+/// free one, then closed. For tests of "connection refused"; another process could take the
+/// port in between, which on a test machine is rare enough.
+public func unusedLocalPort() throws -> Int {
+    let socket = try LocalListener(listen: false)
+    let port = socket.port
+    socket.close()
+    return port
+}
+
+/// A socket on 127.0.0.1 with a kernel-chosen port that accepts connections (the kernel
+/// completes the handshake from its backlog) but never reads or answers: a node that hangs. For
+/// timeout tests. Closed by `close()` or when dropped.
+public final class LocalListener: @unchecked Sendable {
+    // @unchecked: `descriptor` is written only by `close()`, which the owning test calls once.
+    public let port: Int
+    private var descriptor: Int32
+
+    public convenience init() throws {
+        try self.init(listen: true)
+    }
+
+    fileprivate init(listen: Bool) throws {
+        #if canImport(Glibc)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+            let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw LocalSocketError(call: "socket", code: errno) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0 else {
+            let code = errno
+            _ = systemClose(fd)
+            throw LocalSocketError(call: "bind", code: code)
+        }
+        if listen {
+            guard systemListen(fd, 16) == 0 else {
+                let code = errno
+                _ = systemClose(fd)
+                throw LocalSocketError(call: "listen", code: code)
+            }
+        }
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else {
+            let code = errno
+            _ = systemClose(fd)
+            throw LocalSocketError(call: "getsockname", code: code)
+        }
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+        self.descriptor = fd
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    public var url: String { "http://127.0.0.1:\(port)" }
+
+    public func close() {
+        guard descriptor >= 0 else { return }
+        _ = systemClose(descriptor)
+        descriptor = -1
+    }
+
+    deinit { close() }
+}
+
+#if canImport(Glibc)
+    private let systemClose = Glibc.close
+    private let systemListen = Glibc.listen
+#else
+    private let systemClose = Darwin.close
+    private let systemListen = Darwin.listen
+#endif
