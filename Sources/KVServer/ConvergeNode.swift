@@ -1,11 +1,12 @@
-public import KVCore
 public import KVStore
 public import Logging
 import Hummingbird
 import NIOCore
 import ServiceLifecycle
+import UnixSignals
 import Synchronization
 import Foundation
+import KVCore
 import Replication
 
 /// One running Converge node: its store, its HTTP server, and the lifecycle that ties them.

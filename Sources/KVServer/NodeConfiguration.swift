@@ -1,6 +1,5 @@
 public import KVCore
 public import KVStore
-public import Logging
 import Replication
 
 /// Everything a node needs to start, filled from `kvnode`'s flags or by a test.

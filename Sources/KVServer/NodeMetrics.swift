@@ -12,18 +12,23 @@ final class NodeMetrics: Sendable {
     private let seq: Gauge
 
     init() {
-        keys = registry.makeGauge(name: "kv_keys", help: "Live (not deleted) keys stored on this node")
-        lamport = registry.makeGauge(name: "kv_lamport", help: "This node's Lamport clock")
-        seq = registry.makeGauge(name: "kv_seq", help: "The last seq this node assigned to a change")
+        keys = registry.makeGauge(descriptor: .init(metricName: "kv_keys", unitName: "", helpText: "Live (not deleted) keys stored on this node"))
+        lamport = registry.makeGauge(descriptor: .init(metricName: "kv_lamport", unitName: "", helpText: "This node's Lamport clock"))
+        seq = registry.makeGauge(descriptor: .init(metricName: "kv_seq", unitName: "", helpText: "The last seq this node assigned to a change"))
+    }
+
+    private static var requests: MetricNameDescriptor {
+        MetricNameDescriptor(
+        metricName: "kv_http_requests", unitName: "total",
+            helpText: "HTTP requests answered, by route pattern, method and status")
     }
 
     /// Counts one answered request under its route pattern (never the raw path, whose keys
     /// would make the label set unbounded).
     func countRequest(route: String, method: String, status: Int) {
         registry.makeCounter(
-            name: "kv_http_requests_total",
-            labels: [("route", route), ("method", method), ("status", String(status))],
-            help: "HTTP requests answered, by route pattern, method and status"
+            descriptor: Self.requests,
+            labels: [("route", route), ("method", method), ("status", String(status))]
         ).increment()
     }
 

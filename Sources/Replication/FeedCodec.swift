@@ -1,4 +1,4 @@
-public import KVCore
+import KVCore
 public import KVStore
 
 /// A contiguous piece of a node's change feed: every row with `from < seq <= to`, in seq order.

@@ -1,4 +1,3 @@
-public import KVCore
 
 /// The messages and header names of the node-to-node protocol under `/internal/`
 /// (docs/protocol.md describes the exchange).

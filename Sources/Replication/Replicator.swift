@@ -1,7 +1,7 @@
 public import KVCore
 public import KVStore
 public import Logging
-import Foundation
+public import Foundation
 import Synchronization
 
 /// Runs a node's replication: catch-up at start, one pusher per peer woken by every commit,
@@ -89,14 +89,16 @@ public final class Replicator: Sendable {
     private func pull(from link: PeerLink, reason: String) async {
         let started = ContinuousClock.now
         let peer = link.peer.id
-        var lastReport = started
+        let lastReport = Mutex(started)
         do {
             let rows = try await link.pullAll { [logger] total in
                 let now = ContinuousClock.now
-                if now - lastReport > .seconds(2) {
-                    lastReport = now
-                    logger.info("pulling from \(peer): \(total) rows so far")
+                let due = lastReport.withLock { last in
+                    guard now - last > .seconds(2) else { return false }
+                    last = now
+                    return true
                 }
+                if due { logger.info("pulling from \(peer): \(total) rows so far") }
             }
             if rows > 0 {
                 let seconds = (ContinuousClock.now - started).seconds

@@ -1,4 +1,4 @@
-import ArgumentParser
+public import ArgumentParser
 import Foundation
 import KVCore
 import KVServer
@@ -80,7 +80,7 @@ struct KVNodeCommand: AsyncParsableCommand {
             do {
                 peerID = try NodeID(parts[0])
             } catch {
-                throw ValidationError("--peer '\(text)': \(error.description)")
+                throw ValidationError("--peer '\(text)': \(error)")
             }
             guard peerID.rawValue != id else { throw ValidationError("--peer '\(text)' names this node itself") }
             guard seen.insert(peerID.rawValue).inserted else { throw ValidationError("--peer \(peerID) is given twice") }
