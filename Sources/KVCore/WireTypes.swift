@@ -125,11 +125,16 @@ public struct NodeStatus: Codable, Hashable, Sendable {
     public let keys: Int64
     /// True while the node pulls what it missed from its peers after a start.
     public let catchingUp: Bool
+    /// Client writes (puts and deletes) this node accepted since it started.
+    public let clientWrites: Int64
+    /// Rows pushed to all peers per client write accepted here, since start; null before the
+    /// first write. Each node forwards what it learns, so up to N−1 per write and peer.
+    public let rowsSentPerWrite: Double?
     public let peers: [PeerStatus]
 
     public init(
         id: String, epoch: String, lamport: Int64, seq: Int64, keys: Int64, catchingUp: Bool,
-        peers: [PeerStatus]
+        clientWrites: Int64 = 0, rowsSentPerWrite: Double? = nil, peers: [PeerStatus]
     ) {
         self.id = id
         self.epoch = epoch
@@ -137,12 +142,29 @@ public struct NodeStatus: Codable, Hashable, Sendable {
         self.seq = seq
         self.keys = keys
         self.catchingUp = catchingUp
+        self.clientWrites = clientWrites
+        self.rowsSentPerWrite = rowsSentPerWrite
         self.peers = peers
     }
 
     enum CodingKeys: String, CodingKey {
         case id, epoch, lamport, seq, keys, peers
         case catchingUp = "catching_up"
+        case clientWrites = "client_writes"
+        case rowsSentPerWrite = "rows_sent_per_write"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(epoch, forKey: .epoch)
+        try container.encode(lamport, forKey: .lamport)
+        try container.encode(seq, forKey: .seq)
+        try container.encode(keys, forKey: .keys)
+        try container.encode(catchingUp, forKey: .catchingUp)
+        try container.encode(clientWrites, forKey: .clientWrites)
+        try container.encode(rowsSentPerWrite, forKey: .rowsSentPerWrite)
+        try container.encode(peers, forKey: .peers)
     }
 }
 

@@ -60,7 +60,7 @@ public final class ConvergeNode: Sendable {
         let responder = KVResponder(
             store: store, nodeID: nodeID, maxValueBytes: configuration.maxValueBytes,
             metrics: metrics, logger: logger,
-            statusReporter: { try await Self.status(of: store, replicator: replicator) },
+            statusReporter: { try await Self.status(of: store, replicator: replicator, metrics: metrics) },
             peers: PeerEndpoint(store: store, configuration: configuration.replicationConfiguration))
 
         let bound = BoundAddress()
@@ -121,7 +121,7 @@ public final class ConvergeNode: Sendable {
     }
 
     /// The `/status` document: the store's view of the node and its peers.
-    static func status(of store: KVStore, replicator: Replicator) async throws -> NodeStatus {
+    static func status(of store: KVStore, replicator: Replicator, metrics: NodeMetrics) async throws -> NodeStatus {
         let state = try await store.state()
         let peers = try await replicator.peerReports().map { peer in
             PeerStatus(
@@ -130,9 +130,12 @@ public final class ConvergeNode: Sendable {
                 pulledSeq: peer.pulledSeq, pushedSeq: peer.pushedSeq, toPush: peer.toPush,
                 lastError: peer.lastError, rowsSent: Int64(peer.rowsSent), rowsReceived: Int64(peer.rowsReceived))
         }
+        let writes = metrics.clientWrites
+        let sent = peers.reduce(0) { $0 + $1.rowsSent }
         return NodeStatus(
             id: state.id.rawValue, epoch: state.epoch, lamport: state.lamport, seq: state.lastSeq,
-            keys: state.liveKeys, catchingUp: replicator.catchingUp, peers: peers)
+            keys: state.liveKeys, catchingUp: replicator.catchingUp, clientWrites: writes,
+            rowsSentPerWrite: writes > 0 ? Double(sent) / Double(writes) : nil, peers: peers)
     }
 
     /// Hummingbird and ServiceLifecycle log each request and lifecycle step at info; the node

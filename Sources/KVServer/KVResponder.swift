@@ -61,6 +61,7 @@ struct KVResponder: HTTPResponder {
             return try await put(key: key, request: &request)
         case (.key(let encoded), .delete):
             let receipt = try await store.delete(key: decodeKey(encoded))
+            metrics.countClientWrite()
             return try json(WriteReply(receipt))
         case (.list, .get):
             return try await list(request.uri)
@@ -135,6 +136,7 @@ struct KVResponder: HTTPResponder {
         }
         let body = try await request.collectBody(upTo: maxValueBytes)
         let receipt = try await store.put(key: key, value: Array(buffer: body))
+        metrics.countClientWrite()
         return try json(WriteReply(receipt))
     }
 

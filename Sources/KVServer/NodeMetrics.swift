@@ -1,5 +1,6 @@
 import KVStore
 import Prometheus
+import Synchronization
 
 /// The node's Prometheus metrics, served on `GET /metrics` in the text exposition format.
 ///
@@ -10,11 +11,14 @@ final class NodeMetrics: Sendable {
     private let keys: Gauge
     private let lamport: Gauge
     private let seq: Gauge
+    private let writes: Counter
+    private let writeCount = Atomic<Int64>(0)
 
     init() {
         keys = registry.makeGauge(descriptor: .init(metricName: "kv_keys", unitName: "", helpText: "Live (not deleted) keys stored on this node"))
         lamport = registry.makeGauge(descriptor: .init(metricName: "kv_lamport", unitName: "", helpText: "This node's Lamport clock"))
         seq = registry.makeGauge(descriptor: .init(metricName: "kv_seq", unitName: "", helpText: "The last seq this node assigned to a change"))
+        writes = registry.makeCounter(descriptor: .init(metricName: "kv_client_writes", unitName: "total", helpText: "Puts and deletes accepted from clients"))
     }
 
     private static var requests: MetricNameDescriptor {
@@ -31,6 +35,15 @@ final class NodeMetrics: Sendable {
             labels: [("route", route), ("method", method), ("status", String(status))]
         ).increment()
     }
+
+    /// Counts one put or delete accepted from a client.
+    func countClientWrite() {
+        writeCount.add(1, ordering: .relaxed)
+        writes.increment()
+    }
+
+    /// Client writes accepted since start.
+    var clientWrites: Int64 { writeCount.load(ordering: .relaxed) }
 
     /// The exposition text, with the store gauges read now.
     func render(state: NodeState) -> [UInt8] {

@@ -67,7 +67,7 @@ struct ConvergenceTests {
     /// B and C catch up 200 000 rows from A in bounded memory.
     @Test func catchUpOf200000RowsStaysInBoundedMemory() async throws {
         let rowCount = 200_000
-        let rssLimitKiB = 250 * 1024
+        let rssLimitKiB = 128 * 1024
         try await withCluster(start: false) { cluster in
             try await cluster.start(["A"])
             cluster.stop("A")

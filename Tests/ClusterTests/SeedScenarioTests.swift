@@ -24,6 +24,15 @@ struct SeedScenarioTests {
                 let peers = try await cluster.client("C").status().peers
                 return peers.allSatisfy(\.reachable) ? nil : "\(peers.map { "\($0.id) \($0.reachable) \($0.lastError ?? "")" })"
             }
+            // A pushed its one write to each of its two peers, and /status counts it.
+            try await poll("A to have pushed x to B and C") {
+                let status = try await cluster.client("A").status()
+                let done = status.peers.allSatisfy { $0.toPush == 0 && $0.pushedSeq == 1 }
+                return done && status.rowsSentPerWrite == 2 ? nil : "\(status)"
+            }
+            let statusA = try await cluster.client("A").status()
+            #expect(statusA.clientWrites == 1)
+            #expect(statusA.peers.map(\.rowsSent) == [1, 1])
         }
     }
 

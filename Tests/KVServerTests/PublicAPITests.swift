@@ -2,6 +2,7 @@ import Foundation
 import KVClient
 import KVCore
 import KVServer
+import KVStore
 import Testing
 
 @Suite("Public HTTP API through a real server")
