@@ -18,14 +18,18 @@ func kv(
         environment: ["KV_NODE": ""].merging(environment) { $1 })
 }
 
-/// Runs `body` with a fresh single `kvnode` (id `A`, port 0, its own temp dir), stopped on
-/// every path. A failing test sees the node's log in its failure message.
+/// Runs `body` with a fresh single `kvnode` (id `A`, port 0, its own temp dir), killed on every
+/// path. A failing test sees the node's log in its failure message.
+///
+/// The node is killed (SIGKILL), not stopped: a process started from a test's worker thread
+/// inherits that thread's blocked signals, SIGTERM among them, so `stop()` could wait forever.
+/// These tests check replies, not shutdown.
 func withNode<T>(_ body: (NodeProcess) async throws -> T) async throws -> T {
     try await withTemporaryDirectory { directory in
         let node = try await NodeProcess.start(
             ["--id", "A", "--port", "0", "--db", directory.appendingPathComponent("A.db").path],
             logFile: directory.appendingPathComponent("A.log"))
-        defer { node.stop() }
+        defer { node.kill() }
         do {
             return try await body(node)
         } catch {
