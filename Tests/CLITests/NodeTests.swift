@@ -1,4 +1,5 @@
 import Foundation
+import KVClient
 import KVCore
 import Testing
 import TestSupport
@@ -135,6 +136,11 @@ struct NodeTests {
             #expect(status.id == "A")
             #expect(status.keys == 1)
             #expect(status.peers.isEmpty)
+            // Byte for byte what the node sent (nothing changed on the node in between).
+            let client = try KVClient(node: node.url)
+            let raw = try await client.statusJSON()
+            await client.close()
+            #expect(json.stdout == Data(raw))
         }
     }
 
