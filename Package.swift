@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // The system libsqlite3, seen through a modulemap and a header.
@@ -55,12 +57,22 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "Replication",
+            dependencies: ["KVStore", "KVCore", "KVClient", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "KVServer",
             dependencies: [
-                "KVStore", "KVCore",
+                "KVStore", "KVCore", "Replication",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -82,12 +94,22 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
-        .testTarget(name: "KVCoreTests", dependencies: ["KVCore"], swiftSettings: strictSettings),
+        .testTarget(name: "KVCoreTests", dependencies: ["KVCore", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "KVStoreTests", dependencies: ["KVStore", "SQLite", "KVCore", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "KVServerTests",
             dependencies: ["KVServer", "KVClient", "KVStore", "KVCore", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ReplicationTests",
+            dependencies: ["Replication", "KVStore", "KVCore", "KVClient", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ClusterTests",
+            dependencies: ["KVClient", "KVCore", "TestSupport", "kv", "kvnode"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -67,10 +67,14 @@ public struct PeerStatus: Codable, Hashable, Sendable {
     public let toPush: Int64
     /// The last failure talking to the peer, or null.
     public let lastError: String?
+    /// Rows this node has pushed to the peer since it started.
+    public let rowsSent: Int64
+    /// Rows this node has pulled from the peer since it started.
+    public let rowsReceived: Int64
 
     public init(
         id: String, url: String, reachable: Bool, since: String?, pulledSeq: Int64,
-        pushedSeq: Int64, toPush: Int64, lastError: String?
+        pushedSeq: Int64, toPush: Int64, lastError: String?, rowsSent: Int64 = 0, rowsReceived: Int64 = 0
     ) {
         self.id = id
         self.url = url
@@ -80,10 +84,14 @@ public struct PeerStatus: Codable, Hashable, Sendable {
         self.pushedSeq = pushedSeq
         self.toPush = toPush
         self.lastError = lastError
+        self.rowsSent = rowsSent
+        self.rowsReceived = rowsReceived
     }
 
     enum CodingKeys: String, CodingKey {
         case id, url, reachable, since
+        case rowsSent = "rows_sent"
+        case rowsReceived = "rows_received"
         case pulledSeq = "pulled_seq"
         case pushedSeq = "pushed_seq"
         case toPush = "to_push"
@@ -100,6 +108,8 @@ public struct PeerStatus: Codable, Hashable, Sendable {
         try container.encode(pushedSeq, forKey: .pushedSeq)
         try container.encode(toPush, forKey: .toPush)
         try container.encode(lastError, forKey: .lastError)
+        try container.encode(rowsSent, forKey: .rowsSent)
+        try container.encode(rowsReceived, forKey: .rowsReceived)
     }
 }
 

@@ -1,0 +1,80 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import KVCore
+import KVStore
+import Replication
+
+/// An error the API reports to the client: an HTTP status, a stable code and one sentence.
+///
+/// Every failure of a request ends as one of these, so every error reply has the body
+/// `{"error": code, "detail": sentence}` (DESIGN.md §4).
+struct APIError: Error, Sendable {
+    let status: HTTPResponse.Status
+    let code: String
+    let detail: String
+    var headers: HTTPFields = [:]
+
+    static func invalidKey(_ error: KeyError) -> APIError {
+        APIError(status: .badRequest, code: "invalid_key", detail: error.description)
+    }
+
+    static func invalidParameter(_ detail: String) -> APIError {
+        APIError(status: .badRequest, code: "invalid_parameter", detail: detail)
+    }
+
+    static func valueTooLarge(limit: Int) -> APIError {
+        APIError(
+            status: .contentTooLarge, code: "value_too_large",
+            detail: "the value is larger than this node's limit of \(limit) bytes (--max-value-bytes)")
+    }
+
+    static func notFound(key: String, node: NodeID) -> APIError {
+        APIError(status: .notFound, code: "not_found", detail: "key '\(key)' does not exist on node \(node)")
+    }
+
+    static func noSuchRoute(_ path: String) -> APIError {
+        APIError(
+            status: .notFound, code: "no_such_route",
+            detail: "no route \(path); the API serves /kv, /kv/{key}, /status, /health and /metrics")
+    }
+
+    static func methodNotAllowed(_ method: HTTPRequest.Method, path: String, allowed: [HTTPRequest.Method]) -> APIError {
+        let list = allowed.map(\.rawValue).joined(separator: ", ")
+        var error = APIError(
+            status: .methodNotAllowed, code: "method_not_allowed",
+            detail: "\(method.rawValue) is not allowed on \(path); use \(list)")
+        error.headers[.allow] = list
+        return error
+    }
+
+    /// Maps any error thrown while serving to what the client sees. Store errors are the
+    /// node's fault (5xx); the log gets the full error.
+    static func from(_ error: any Error) -> APIError? {
+        switch error {
+        case let error as APIError:
+            return error
+        case let error as KeyError:
+            return .invalidKey(error)
+        case let error as PeerRequestError:
+            switch error {
+            case .unauthorized: return APIError(status: .unauthorized, code: "unauthorized", detail: error.description)
+            case .unknownSender: return APIError(status: .forbidden, code: "unknown_sender", detail: error.description)
+            case .malformed: return APIError(status: .badRequest, code: "malformed_batch", detail: error.description)
+            case .notGreeted: return APIError(status: .conflict, code: "hello_first", detail: error.description)
+            case .gap: return APIError(status: .conflict, code: "feed_gap", detail: error.description)
+            }
+        case let error as StoreError:
+            return APIError(status: .serviceUnavailable, code: "storage_error", detail: error.description)
+        default:
+            return nil
+        }
+    }
+
+    func response() -> Response {
+        let body = (try? JSONEncoder().encode(ErrorBody(error: code, detail: detail))) ?? Data()
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}

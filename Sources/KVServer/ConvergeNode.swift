@@ -1,0 +1,204 @@
+public import KVStore
+public import Logging
+import Hummingbird
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+import Synchronization
+import Foundation
+import KVCore
+import Replication
+
+/// One running Converge node: its store, its HTTP server, and the lifecycle that ties them.
+///
+/// `start` opens the database (migrations, node-id check), binds the server and returns once
+/// it listens, so `url` is the address really bound (useful with port 0). `stop` or a
+/// SIGTERM/SIGINT (when `handleSignals` is set) shuts down gracefully: the listener closes,
+/// requests in flight finish, then the store finishes its queued writes and closes.
+public final class ConvergeNode: Sendable {
+    /// `http://HOST:PORT` as bound.
+    public let url: String
+    public let store: KVStore
+    public let configuration: NodeConfiguration
+    private let serviceGroup: ServiceGroup
+    private let runTask: Task<Void, any Error>
+    private let logger: Logger
+
+    private init(
+        url: String, store: KVStore, configuration: NodeConfiguration, serviceGroup: ServiceGroup,
+        runTask: Task<Void, any Error>, logger: Logger
+    ) {
+        self.url = url
+        self.store = store
+        self.configuration = configuration
+        self.serviceGroup = serviceGroup
+        self.runTask = runTask
+        self.logger = logger
+    }
+
+    /// Opens the store and starts serving; throws `StoreError` for an unusable database and
+    /// `NodeStartError` when the server cannot bind.
+    public static func start(
+        _ configuration: NodeConfiguration, logger: Logger, handleSignals: Bool = false
+    ) async throws -> ConvergeNode {
+        let store = try await KVStore.open(configuration.storeConfiguration, logger: logger)
+        do {
+            try await store.configurePeers(configuration.peers)
+        } catch {
+            await store.close()
+            throw error
+        }
+        let metrics = NodeMetrics()
+        let nodeID = configuration.id
+        let replicator: Replicator
+        do {
+            replicator = try Replicator(store: store, configuration: configuration.replicationConfiguration, logger: logger)
+        } catch {
+            await store.close()
+            throw error
+        }
+        let responder = KVResponder(
+            store: store, nodeID: nodeID, maxValueBytes: configuration.maxValueBytes,
+            metrics: metrics, logger: logger,
+            statusReporter: { try await Self.status(of: store, replicator: replicator) },
+            peers: PeerEndpoint(store: store, configuration: configuration.replicationConfiguration))
+
+        let bound = BoundAddress()
+        let app = Application(
+            responder: responder,
+            server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port),
+                serverName: nil, reuseAddress: true),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                bound.resolve(.success("http://\(configuration.host):\(port)"))
+            },
+            logger: Self.quietLogger(logger)
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [ReplicationService(replicator: replicator), app],
+                gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+                logger: Self.quietLogger(logger)))
+        let task = Task {
+            do {
+                try await group.run()
+                bound.resolve(.failure(NodeStartError.stoppedBeforeListening))
+            } catch {
+                bound.resolve(.failure(NodeStartError.cannotServe(host: configuration.host, port: configuration.port, reason: "\(error)")))
+                throw error
+            }
+        }
+        let url: String
+        do {
+            url = try await bound.value()
+        } catch {
+            await store.close()
+            throw error
+        }
+        logger.info("node \(nodeID) listening on \(url) (database \(configuration.databasePath), sync \(configuration.sync.rawValue))")
+        return ConvergeNode(
+            url: url, store: store, configuration: configuration, serviceGroup: group,
+            runTask: task, logger: logger)
+    }
+
+    /// Shuts the node down gracefully and waits until the database is closed.
+    public func stop() async {
+        await serviceGroup.triggerGracefulShutdown()
+        await waitUntilStopped()
+    }
+
+    /// Waits until the node stops (after `stop()` or a signal) and closes the store.
+    public func waitUntilStopped() async {
+        do {
+            try await runTask.value
+        } catch {
+            logger.error("server stopped with an error: \(error)")
+        }
+        await store.close()
+        logger.info("node \(configuration.id) stopped; database closed")
+    }
+
+    /// The `/status` document: the store's view of the node and its peers.
+    static func status(of store: KVStore, replicator: Replicator) async throws -> NodeStatus {
+        let state = try await store.state()
+        let peers = try await replicator.peerReports().map { peer in
+            PeerStatus(
+                id: peer.id.rawValue, url: peer.url, reachable: peer.reachable,
+                since: peer.since.map { $0.formatted(.iso8601) },
+                pulledSeq: peer.pulledSeq, pushedSeq: peer.pushedSeq, toPush: peer.toPush,
+                lastError: peer.lastError, rowsSent: Int64(peer.rowsSent), rowsReceived: Int64(peer.rowsReceived))
+        }
+        return NodeStatus(
+            id: state.id.rawValue, epoch: state.epoch, lamport: state.lamport, seq: state.lastSeq,
+            keys: state.liveKeys, catchingUp: replicator.catchingUp, peers: peers)
+    }
+
+    /// Hummingbird and ServiceLifecycle log each request and lifecycle step at info; the node
+    /// logs its own events in plain words, so theirs are kept to warnings unless debugging.
+    private static func quietLogger(_ logger: Logger) -> Logger {
+        var quiet = logger
+        if quiet.logLevel > .debug { quiet.logLevel = max(quiet.logLevel, .warning) }
+        return quiet
+    }
+}
+
+/// Why a node could not start serving.
+public enum NodeStartError: Error, CustomStringConvertible {
+    case cannotServe(host: String, port: Int, reason: String)
+    case stoppedBeforeListening
+
+    public var description: String {
+        switch self {
+        case .cannotServe(let host, let port, let reason):
+            return "cannot listen on \(host):\(port): \(reason); is another process using the port? (choose another with --port)"
+        case .stoppedBeforeListening:
+            return "the server stopped before it started listening"
+        }
+    }
+}
+
+/// A one-shot rendezvous between the server's start callback and `start`'s caller.
+private final class BoundAddress: Sendable {
+    private let state = Mutex<(result: Result<String, any Error>?, waiter: CheckedContinuation<String, any Error>?)>((nil, nil))
+
+    func resolve(_ result: Result<String, any Error>) {
+        let waiter = state.withLock { state -> CheckedContinuation<String, any Error>? in
+            guard state.result == nil else { return nil }
+            state.result = result
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(with: result)
+    }
+
+    func value() async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready = state.withLock { state -> Result<String, any Error>? in
+                if let result = state.result { return result }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+/// Runs replication inside the node's service group; stops it on graceful shutdown.
+struct ReplicationService: Service {
+    let replicator: Replicator
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await replicator.run()
+        }
+    }
+}

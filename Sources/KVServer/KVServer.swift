@@ -1,1 +1,0 @@
-// KVServer: work in progress

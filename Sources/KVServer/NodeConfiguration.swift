@@ -1,0 +1,54 @@
+public import KVCore
+public import KVStore
+import Replication
+
+/// Everything a node needs to start, filled from `kvnode`'s flags or by a test.
+///
+/// Every field but `id` and `databasePath` has a default, documented on the field.
+public struct NodeConfiguration: Sendable {
+    /// This node's id; the database file must belong to it.
+    public var id: NodeID
+    /// The SQLite file; created with its directory's permission if missing.
+    public var databasePath: String
+    /// Address to bind. Default `127.0.0.1`: reachable from this machine only.
+    public var host: String = "127.0.0.1"
+    /// Port to bind. Default 8000; 0 picks a free port (the log line `listening on …` names it).
+    public var port: Int = 8000
+    /// The other nodes of the cluster; stored in the `peers` table.
+    public var peers: [PeerConfig] = []
+    /// `normal` (default): an acknowledged write survives a crash of the process; `full`: it
+    /// also survives a power loss, at the price of a sync per group commit.
+    public var sync: SyncMode = .normal
+    /// Largest value accepted by `PUT`, inclusive. Default 1 MiB.
+    public var maxValueBytes: Int = 1 << 20
+    /// Group concurrent writes into one transaction (default). Off only to measure what it buys.
+    public var groupCommit: Bool = true
+    /// Read-only connections serving reads beside the writer. Default 4.
+    public var readConnections: Int = 4
+    /// Close a client connection idle this long. Default 120 s.
+    public var idleTimeout: Duration = .seconds(120)
+    /// The secret internal requests must carry; `nil` (default) leaves `/internal/` open to any
+    /// listed peer id, fit only for loopback and trusted networks.
+    public var clusterToken: String?
+    /// How often every peer's feed is pulled past the mark. Default 10 s.
+    public var antiEntropyInterval: Duration = .seconds(10)
+
+    public init(id: NodeID, databasePath: String) {
+        self.id = id
+        self.databasePath = databasePath
+    }
+
+    var storeConfiguration: StoreConfiguration {
+        var configuration = StoreConfiguration(path: databasePath, nodeID: id, sync: sync)
+        configuration.groupCommit = groupCommit
+        configuration.readConnections = readConnections
+        return configuration
+    }
+
+    var replicationConfiguration: ReplicationConfiguration {
+        var configuration = ReplicationConfiguration(identity: id, peers: peers)
+        configuration.clusterToken = clusterToken
+        configuration.antiEntropyInterval = antiEntropyInterval
+        return configuration
+    }
+}

@@ -1,0 +1,283 @@
+import Foundation
+import KVClient
+import KVCore
+import KVStore
+import Logging
+
+/// This node's side of its relationship with one peer: the hello, the pusher's state, the
+/// puller, and what `/status` reports about the peer.
+///
+/// One actor per peer, so the pusher and the puller of a peer never race on its marks; they
+/// use separate connections so a long pull does not hold up pushes.
+actor PeerLink {
+    let peer: PeerConfig
+    private let configuration: ReplicationConfiguration
+    private let store: KVStore
+    private let logger: Logger
+    private let pushClient: KVClient
+    private let pullClient: KVClient
+    private let epochGuard: EpochGuard
+
+    /// What the receiver last said its mark of our feed is; valid once `greeted`.
+    private var pushedSeq: Int64 = 0
+    private var greeted = false
+    private var lastPersistedPush = ContinuousClock.now
+    private(set) var health = LinkHealth()
+
+    init(
+        peer: PeerConfig, configuration: ReplicationConfiguration, store: KVStore, logger: Logger,
+        epochGuard: EpochGuard
+    ) throws {
+        self.peer = peer
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        self.epochGuard = epochGuard
+        pushClient = try KVClient(node: peer.url, timeout: configuration.requestTimeout)
+        pullClient = try KVClient(node: peer.url, timeout: configuration.requestTimeout)
+    }
+
+    func close() async {
+        if greeted { try? await store.setPushedSeq(peer.id, pushedSeq) }
+        await pushClient.close()
+        await pullClient.close()
+    }
+
+    // MARK: Hello
+
+    /// Exchanges identities and marks with the peer (DESIGN.md §3): learns whether the peer's
+    /// file was replaced (its epoch changed: both marks reset) and whether ours was restored
+    /// from an older copy (the peer has consumed our feed beyond our last seq: we take a new
+    /// epoch and greet again).
+    private func hello() async throws {
+        for _ in 0..<2 {
+            let state = try await store.feedPosition()
+            let request = HelloRequest(id: configuration.identity.rawValue, epoch: state.epoch, seq: state.lastSeq)
+            let reply: HelloReply = try await call(
+                pushClient, "POST", PeerProtocol.helloPath, json: request)
+            guard reply.id == peer.id.rawValue else {
+                throw ReplicationError.wrongPeer(expected: peer.id.rawValue, url: peer.url, found: reply.id)
+            }
+            if let previous = try await store.notePeerEpoch(peer.id, epoch: reply.epoch) {
+                logger.notice("peer \(peer.id) has a new database (epoch \(previous.prefix(8))… → \(reply.epoch.prefix(8))…); exchanging the full feeds again")
+            }
+            if reply.pulledSeq > state.lastSeq {
+                // Renewed here or by another link already: either way, greet again with the new epoch.
+                _ = try await epochGuard.renewIfStill(
+                    state.epoch, store: store, logger: logger,
+                    reason: "peer \(peer.id) has consumed this node's feed up to seq \(reply.pulledSeq) but this file ends at \(state.lastSeq): it was restored from an older copy")
+                continue
+            }
+            pushedSeq = reply.pulledSeq
+            try await store.setPushedSeq(peer.id, pushedSeq)
+            greeted = true
+            return
+        }
+        throw ReplicationError.protocolViolation(peer: peer.id.rawValue, detail: "the hello did not settle after an epoch change")
+    }
+
+    /// Greets the peer if this link has not since it last failed.
+    func greet() async throws {
+        if !greeted { try await hello() }
+    }
+
+    // MARK: Push
+
+    /// Sends the next batch of our feed past the peer's mark. Returns the rows sent (0 when the
+    /// peer has everything).
+    func pushOnce() async throws -> Int {
+        if !greeted { try await hello() }
+        let page = try await store.feed(after: pushedSeq, maxRows: configuration.batchRows, maxBytes: configuration.batchBytes)
+        guard page.to > pushedSeq else {
+            recordSuccess()
+            return 0
+        }
+        let batch = FeedBatch(from: pushedSeq, to: page.to, rows: page.rows)
+        let state = try await store.feedPosition()
+        let reply = try await pushClient.send(
+            "POST", PeerProtocol.pushPath, body: FeedCodec.encode(batch),
+            headers: headers(epoch: state.epoch) + [("Content-Type", PeerProtocol.batchContentType)])
+        switch reply.status {
+        case 200:
+            let answer = try JSONDecoder().decode(PushReply.self, from: Data(reply.body))
+            pushedSeq = answer.pulledSeq
+            health.rowsSent += page.rows.count
+            recordSuccess()
+            try await persistPushedSeqNowAndThen()
+            return page.rows.count
+        case 409:
+            // The peer's mark moved behind ours (its file changed) or it does not know our epoch:
+            // greet again, which rewinds to its mark.
+            greeted = false
+            logger.info("peer \(peer.id) asked to resynchronise: \(Self.detail(of: reply))")
+            return 0
+        default:
+            throw ReplicationError.refused(peer: peer.id.rawValue, status: reply.status, detail: Self.detail(of: reply))
+        }
+    }
+
+    /// Rows of our feed the peer has not acknowledged, as far as we know.
+    func rowsToPush(lastSeq: Int64) -> Int64 { max(0, lastSeq - pushedSeq) }
+
+    var knownPushedSeq: Int64? { greeted ? pushedSeq : nil }
+
+    private func persistPushedSeqNowAndThen() async throws {
+        let now = ContinuousClock.now
+        if now - lastPersistedPush > .seconds(1) {
+            lastPersistedPush = now
+            try await store.setPushedSeq(peer.id, pushedSeq)
+        }
+    }
+
+    // MARK: Pull
+
+    /// Pulls the peer's feed past our mark until it is exhausted, each batch applied with the
+    /// mark in one transaction; fetches the next batch while the current one is applied.
+    /// Returns the rows received.
+    func pullAll(progress: @Sendable (Int) -> Void = { _ in }) async throws -> Int {
+        if !greeted { try await hello() }
+        var mark = try await store.peer(peer.id)?.pulledSeq ?? 0
+        var total = 0
+        var page = try await fetch(after: mark)
+        while true {
+            let nextAfter = page.batch.to
+            let more = page.batch.to < page.lastSeq
+            async let prefetched: FetchedPage? = more ? fetch(after: nextAfter) : nil
+            let result: PeerApplyResult
+            do {
+                result = try await store.applyFeed(
+                    from: peer.id, records: page.batch.rows.map(\.record), batchFrom: page.batch.from, batchTo: page.batch.to)
+            } catch let error as StoreError where error.isFeedGap {
+                _ = try? await prefetched
+                greeted = false
+                throw error
+            }
+            mark = result.mark
+            total += page.batch.rows.count
+            health.rowsReceived += page.batch.rows.count
+            if !page.batch.rows.isEmpty { progress(total) }
+            guard let next = try await prefetched else { break }
+            page = next
+        }
+        recordSuccess()
+        return total
+    }
+
+    private struct FetchedPage: Sendable {
+        let batch: FeedBatch
+        let lastSeq: Int64
+    }
+
+    private func fetch(after: Int64) async throws -> FetchedPage {
+        let state = try await store.feedPosition()
+        let reply = try await pullClient.send(
+            "GET", "\(PeerProtocol.feedPath)?after=\(after)&limit=\(configuration.batchRows)",
+            headers: headers(epoch: state.epoch))
+        guard reply.status == 200 else {
+            if reply.status == 409 { greeted = false }
+            throw ReplicationError.refused(peer: peer.id.rawValue, status: reply.status, detail: Self.detail(of: reply))
+        }
+        let known = try await store.peer(peer.id)?.epoch
+        guard let epoch = reply.header(PeerProtocol.epochHeader), epoch == known else {
+            greeted = false
+            throw ReplicationError.protocolViolation(peer: peer.id.rawValue, detail: "the feed came from another epoch than the one greeted; greeting again")
+        }
+        guard let lastSeqText = reply.header(PeerProtocol.lastSeqHeader), let lastSeq = Int64(lastSeqText) else {
+            throw ReplicationError.protocolViolation(peer: peer.id.rawValue, detail: "the feed reply has no \(PeerProtocol.lastSeqHeader) header")
+        }
+        let batch = try FeedCodec.decode(reply.body)
+        guard batch.from == after else {
+            throw ReplicationError.protocolViolation(peer: peer.id.rawValue, detail: "asked for the feed after \(after), got a batch from \(batch.from)")
+        }
+        return FetchedPage(batch: batch, lastSeq: lastSeq)
+    }
+
+    // MARK: Health
+
+    func recordFailure(_ error: any Error) -> Int {
+        if health.reachable || health.since == nil {
+            health.since = Date()
+            logger.warning("peer \(peer.id) unreachable: \(error)")
+        }
+        health.reachable = false
+        health.lastError = "\(error)"
+        health.consecutiveFailures += 1
+        greeted = false
+        return health.consecutiveFailures
+    }
+
+    private func recordSuccess() {
+        if !health.reachable {
+            if health.since != nil { logger.info("peer \(peer.id) reachable again") }
+            health.since = Date()
+        }
+        health.reachable = true
+        health.consecutiveFailures = 0
+    }
+
+    private func headers(epoch: String) -> [(String, String)] {
+        var result = [(PeerProtocol.nodeHeader, configuration.identity.rawValue), (PeerProtocol.epochHeader, epoch)]
+        if let token = configuration.clusterToken { result.append(("Authorization", "Bearer \(token)")) }
+        return result
+    }
+
+    private func call<Request: Encodable, Reply: Decodable>(
+        _ client: KVClient, _ method: String, _ path: String, json request: Request
+    ) async throws -> Reply {
+        let state = try await store.feedPosition()
+        let body = try JSONEncoder().encode(request)
+        let reply = try await client.send(
+            method, path, body: Array(body),
+            headers: headers(epoch: state.epoch) + [("Content-Type", "application/json")])
+        guard reply.status == 200 else {
+            throw ReplicationError.refused(peer: peer.id.rawValue, status: reply.status, detail: Self.detail(of: reply))
+        }
+        return try JSONDecoder().decode(Reply.self, from: Data(reply.body))
+    }
+
+    private static func detail(of reply: HTTPReply) -> String {
+        if let body = try? JSONDecoder().decode(ErrorBody.self, from: Data(reply.body)) {
+            return "\(body.error): \(body.detail)"
+        }
+        return String(decoding: reply.body.prefix(200), as: UTF8.self)
+    }
+}
+
+/// What `/status` shows about the link to one peer.
+struct LinkHealth: Sendable {
+    var reachable = false
+    var since: Date?
+    var lastError: String?
+    var consecutiveFailures = 0
+    var rowsSent = 0
+    var rowsReceived = 0
+}
+
+/// Serialises epoch renewals, so links that detect the same restore at once renew it once.
+actor EpochGuard {
+    /// Takes a new epoch if the store's epoch is still `observed`; returns whether it did.
+    func renewIfStill(_ observed: String, store: KVStore, logger: Logger, reason: String) async throws -> Bool {
+        guard try await store.feedPosition().epoch == observed else { return false }
+        let epoch = try await store.renewEpoch()
+        logger.warning("\(reason); taking a new epoch \(epoch.prefix(8))… so peers re-read the whole feed")
+        return true
+    }
+}
+
+/// Why an exchange with a peer failed.
+public enum ReplicationError: Error, CustomStringConvertible {
+    case wrongPeer(expected: String, url: String, found: String)
+    case refused(peer: String, status: Int, detail: String)
+    case protocolViolation(peer: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case .wrongPeer(let expected, let url, let found):
+            return "\(url) answers as node \(found), not \(expected); check --peer \(expected)=URL"
+        case .refused(let peer, let status, let detail):
+            return "peer \(peer) refused: \(status) \(detail)"
+        case .protocolViolation(let peer, let detail):
+            return "peer \(peer): \(detail)"
+        }
+    }
+}

@@ -1,0 +1,30 @@
+public import KVCore
+public import KVStore
+
+/// How a node replicates: with whom, how often it checks, how big its batches are.
+public struct ReplicationConfiguration: Sendable {
+    /// This node.
+    public var identity: NodeID
+    /// The other nodes.
+    public var peers: [PeerConfig]
+    /// The shared secret every internal request carries as `Authorization: Bearer …`; `nil`
+    /// (default) runs an open cluster, fit only for loopback and trusted networks.
+    public var clusterToken: String?
+    /// How often every peer's feed is pulled past the mark, to repair what a push missed.
+    /// Default 10 s.
+    public var antiEntropyInterval: Duration = .seconds(10)
+    /// Rows per batch, at most. Default 5 000.
+    public var batchRows: Int = PeerProtocol.defaultBatchRows
+    /// Key and value bytes per batch, at most (a batch always holds at least one row).
+    /// Default 4 MiB.
+    public var batchBytes: Int = PeerProtocol.defaultBatchBytes
+    /// Retry pacing for a peer that fails. Default 100 ms doubling to 5 s, with jitter.
+    public var backoff = Backoff()
+    /// How long one request to a peer may take. Default 10 s.
+    public var requestTimeout: Duration = .seconds(10)
+
+    public init(identity: NodeID, peers: [PeerConfig]) {
+        self.identity = identity
+        self.peers = peers
+    }
+}

@@ -1,0 +1,180 @@
+public import KVCore
+public import KVStore
+public import Logging
+public import Foundation
+import Synchronization
+
+/// Runs a node's replication: catch-up at start, one pusher per peer woken by every commit,
+/// and a periodic anti-entropy pull (DESIGN.md §3).
+///
+/// `run()` returns when its task is cancelled (graceful shutdown); client writes never wait
+/// for it: pushers read the feed after the fact.
+public final class Replicator: Sendable {
+    public let configuration: ReplicationConfiguration
+    let store: KVStore
+    private let logger: Logger
+    private let links: [PeerLink]
+    private let catchingUpFlag = Atomic<Bool>(true)
+
+    public init(store: KVStore, configuration: ReplicationConfiguration, logger: Logger) throws {
+        self.store = store
+        self.configuration = configuration
+        self.logger = logger
+        let epochGuard = EpochGuard()
+        links = try configuration.peers.map {
+            try PeerLink(peer: $0, configuration: configuration, store: store, logger: logger, epochGuard: epochGuard)
+        }
+        if links.isEmpty { catchingUpFlag.store(false, ordering: .relaxed) }
+    }
+
+    /// True until the first pull from every peer has finished or failed.
+    public var catchingUp: Bool { catchingUpFlag.load(ordering: .relaxed) }
+
+    /// Runs until cancelled.
+    public func run() async {
+        await greetEveryone()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.catchUp() }
+            for link in links {
+                group.addTask { await self.pushLoop(link) }
+            }
+            group.addTask { await self.antiEntropyLoop() }
+            await group.waitForAll()
+        }
+        for link in links { await link.close() }
+    }
+
+    // MARK: Catch-up and anti-entropy
+
+    /// Greets every reachable peer before anything is pulled or pushed, so that a restore from
+    /// an older copy of this file is detected while this node's seq is still the copy's: rows
+    /// applied by the catch-up would advance it and could hide the restore.
+    private func greetEveryone() async {
+        await withTaskGroup(of: Void.self) { group in
+            for link in links {
+                group.addTask {
+                    do {
+                        try await link.greet()
+                    } catch {
+                        _ = await link.recordFailure(error)
+                    }
+                }
+            }
+        }
+    }
+
+    private func catchUp() async {
+        await withTaskGroup(of: Void.self) { group in
+            for link in links {
+                group.addTask { await self.pull(from: link, reason: "caught up") }
+            }
+        }
+        catchingUpFlag.store(false, ordering: .relaxed)
+        if !links.isEmpty { logger.info("catch-up finished") }
+    }
+
+    private func antiEntropyLoop() async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: configuration.antiEntropyInterval)
+            } catch {
+                return
+            }
+            for link in links where !Task.isCancelled {
+                await pull(from: link, reason: "anti-entropy repaired")
+            }
+        }
+    }
+
+    private func pull(from link: PeerLink, reason: String) async {
+        let started = ContinuousClock.now
+        let peer = link.peer.id
+        let lastReport = Mutex(started)
+        do {
+            let rows = try await link.pullAll { [logger] total in
+                let now = ContinuousClock.now
+                let due = lastReport.withLock { last in
+                    guard now - last > .seconds(2) else { return false }
+                    last = now
+                    return true
+                }
+                if due { logger.info("pulling from \(peer): \(total) rows so far") }
+            }
+            if rows > 0 {
+                let seconds = (ContinuousClock.now - started).seconds
+                logger.info("\(reason) \(rows) rows from \(peer) in \(String(format: "%.2f", seconds)) s")
+            }
+        } catch is CancellationError {
+            return
+        } catch {
+            _ = await link.recordFailure(error)
+        }
+    }
+
+    // MARK: Pushers
+
+    private func pushLoop(_ link: PeerLink) async {
+        let commits = store.commits()
+        var wakeUps = commits.makeAsyncIterator()
+        while !Task.isCancelled {
+            do {
+                let sent = try await link.pushOnce()
+                if sent == 0 {
+                    // Everything acknowledged: sleep until the next commit. A commit that lands
+                    // between the feed read and this wait is buffered in the stream.
+                    guard await wakeUps.next() != nil else { return }
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                let failures = await link.recordFailure(error)
+                do {
+                    try await Task.sleep(for: configuration.backoff.delay(afterFailures: failures))
+                } catch {
+                    return
+                }
+            }
+        }
+    }
+
+    // MARK: Status
+
+    /// What `/status` reports for every peer, in configuration order.
+    public func peerReports() async throws -> [PeerReport] {
+        let state = try await store.feedPosition()
+        let stored = Dictionary(uniqueKeysWithValues: try await store.peers().map { ($0.id, $0) })
+        var reports: [PeerReport] = []
+        for link in links {
+            let health = await link.health
+            let marks = stored[link.peer.id]
+            let pushed = await link.knownPushedSeq ?? marks?.pushedSeq ?? 0
+            reports.append(
+                PeerReport(
+                    id: link.peer.id, url: link.peer.url, reachable: health.reachable, since: health.since,
+                    pulledSeq: marks?.pulledSeq ?? 0, pushedSeq: pushed, toPush: max(0, state.lastSeq - pushed),
+                    lastError: health.lastError, rowsSent: health.rowsSent, rowsReceived: health.rowsReceived))
+        }
+        return reports
+    }
+}
+
+/// One peer as `/status` shows it.
+public struct PeerReport: Sendable {
+    public let id: NodeID
+    public let url: String
+    public let reachable: Bool
+    public let since: Date?
+    public let pulledSeq: Int64
+    public let pushedSeq: Int64
+    public let toPush: Int64
+    public let lastError: String?
+    public let rowsSent: Int
+    public let rowsReceived: Int
+}
+
+extension Duration {
+    var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,169 @@
+public import ArgumentParser
+import Foundation
+import KVCore
+import KVServer
+import KVStore
+import Logging
+
+/// `kvnode`: runs one Converge node until SIGTERM or SIGINT.
+struct KVNodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kvnode",
+        abstract: "Run one node of a Converge cluster.",
+        discussion: """
+            The node keeps every key in one SQLite file (--db), serves the HTTP API on --host:--port \
+            and replicates with the nodes named by --peer. It stops cleanly on SIGTERM or SIGINT: \
+            requests in flight finish and the database is closed.
+
+            Examples:
+              kvnode --id A --port 8000 --db data/A.db \\
+                     --peer B=http://127.0.0.1:8001 --peer C=http://127.0.0.1:8002
+              kvnode --id A --port 0 --db /tmp/a.db      # any free port; the log names it
+            """)
+
+    @Option(help: "This node's id: letters, digits, '-', '_' or '.'. The database file belongs to it.")
+    var id: String
+
+    @Option(help: "Path of the SQLite database file. Created if missing; its directory must exist.")
+    var db: String
+
+    @Option(help: "Address to listen on. 0.0.0.0 listens on every interface.")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "Port to listen on; 0 picks a free one.")
+    var port: Int = 8000
+
+    @Option(name: .customLong("peer"), help: ArgumentHelp("Another node of the cluster, as ID=URL. Repeat for each peer.", valueName: "ID=URL"))
+    var peers: [String] = []
+
+    @Option(help: "normal: an acknowledged write survives a crash of this process; full: it also survives power loss (slower).")
+    var sync: SyncMode = .normal
+
+    @Option(help: "Largest value a PUT may carry, in bytes.")
+    var maxValueBytes: Int = 1 << 20
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    @Option(help: ArgumentHelp("Seconds between pulls from every peer past the mark, repairing what a push missed.", valueName: "seconds"))
+    var antiEntropyInterval: Double = 10
+
+    @Option(help: ArgumentHelp("A file holding the cluster's shared secret; every node must be given the same. Without it, any process that knows a peer id can replicate into this node: use it on any network but loopback.", valueName: "path"))
+    var clusterTokenFile: String?
+
+    @Flag(help: "Commit every write in its own transaction. Slower; only for measuring what group commit buys.")
+    var noGroupCommit = false
+
+    func validate() throws {
+        do {
+            _ = try NodeID(id)
+        } catch {
+            throw ValidationError("--id: \(error.description)")
+        }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
+        guard maxValueBytes >= 0 else { throw ValidationError("--max-value-bytes must not be negative") }
+        guard !db.isEmpty else { throw ValidationError("--db needs a file path") }
+        guard antiEntropyInterval > 0, antiEntropyInterval <= 86_400 else {
+            throw ValidationError("--anti-entropy-interval must be from 0 to 86400 seconds (exclusive of 0)")
+        }
+        _ = try parsedPeers()
+    }
+
+    func parsedPeers() throws -> [PeerConfig] {
+        var seen: Set<String> = []
+        return try peers.map { text in
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[1].isEmpty else {
+                throw ValidationError("--peer '\(text)' is not ID=URL (for example B=http://127.0.0.1:8001)")
+            }
+            let peerID: NodeID
+            do {
+                peerID = try NodeID(parts[0])
+            } catch {
+                throw ValidationError("--peer '\(text)': \(error)")
+            }
+            guard peerID.rawValue != id else { throw ValidationError("--peer '\(text)' names this node itself") }
+            guard seen.insert(peerID.rawValue).inserted else { throw ValidationError("--peer \(peerID) is given twice") }
+            guard let url = URL(string: parts[1]), url.scheme == "http", url.host != nil, url.port != nil else {
+                throw ValidationError("--peer '\(text)': the URL must look like http://HOST:PORT")
+            }
+            return PeerConfig(id: peerID, url: parts[1])
+        }
+    }
+
+    func run() async throws {
+        let nodeID = try NodeID(id)
+        let level = logLevel
+        LoggingSystem.bootstrap { _ in
+            var handler = PlainLogHandler(nodeID: nodeID.rawValue)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "kvnode")
+
+        var configuration = NodeConfiguration(id: nodeID, databasePath: db)
+        configuration.host = host
+        configuration.port = port
+        configuration.peers = try parsedPeers()
+        configuration.sync = sync
+        configuration.maxValueBytes = maxValueBytes
+        configuration.groupCommit = !noGroupCommit
+        configuration.antiEntropyInterval = .milliseconds(Int64(antiEntropyInterval * 1000))
+        if let clusterTokenFile {
+            configuration.clusterToken = try readToken(clusterTokenFile)
+        }
+
+        let node: ConvergeNode
+        do {
+            node = try await ConvergeNode.start(configuration, logger: logger, handleSignals: true)
+        } catch {
+            throw StartupFailure(message: "\(error)")
+        }
+        await node.waitUntilStopped()
+    }
+}
+
+/// Reads the cluster token: the file's first line, trimmed; an empty or unreadable file stops
+/// the node.
+func readToken(_ path: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw StartupFailure(message: "cannot read --cluster-token-file \(path); does it exist and can this user read it?")
+    }
+    let token = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map {
+        $0.trimmingCharacters(in: .whitespaces)
+    } ?? ""
+    guard !token.isEmpty else { throw StartupFailure(message: "--cluster-token-file \(path) is empty; put the shared secret on its first line") }
+    return token
+}
+
+/// A failure to start, reported as one line without a usage dump.
+struct StartupFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+extension SyncMode: ExpressibleByArgument {}
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+@main
+enum Main {
+    static func main() async {
+        do {
+            var command = try KVNodeCommand.parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let failure as StartupFailure {
+            FileHandle.standardError.write(Data("kvnode: cannot start: \(failure.message)\n".utf8))
+            exit(1)
+        } catch {
+            let code = KVNodeCommand.exitCode(for: error)
+            if code == .success { KVNodeCommand.exit(withError: error) }
+            let message = KVNodeCommand.message(for: error)
+            FileHandle.standardError.write(Data("kvnode: \(message) (see kvnode --help)\n".utf8))
+            exit(code.rawValue)
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import KVClient
+import KVCore
+import Testing
+import TestSupport
+
+/// Three (or N) real `kvnode` processes on loopback ports, peers of each other, each with its
+/// own database and log in a temporary directory. Tests kill, stop and restart them.
+final class LocalCluster: @unchecked Sendable {
+    // @unchecked: used by one test at a time, from one task.
+    let directory: URL
+    let names: [String]
+    private(set) var nodes: [String: NodeProcess] = [:]
+    private(set) var urls: [String: String] = [:]
+    private var clients: [String: KVClient] = [:]
+    let extraArguments: [String]
+
+    init(directory: URL, names: [String] = ["A", "B", "C"], extraArguments: [String] = []) throws {
+        self.directory = directory
+        self.names = names
+        self.extraArguments = extraArguments
+        for name in names {
+            urls[name] = "http://127.0.0.1:\(try unusedLocalPort())"
+        }
+    }
+
+    func databasePath(_ name: String) -> String { directory.appendingPathComponent("\(name).db").path }
+
+    func arguments(for name: String) -> [String] {
+        let port = String(urls[name]!.split(separator: ":").last!)  // set in init for every name
+        var arguments = ["--id", name, "--port", port, "--db", databasePath(name), "--log-level", "info"]
+        for peer in names where peer != name {
+            arguments += ["--peer", "\(peer)=\(urls[peer]!)"]
+        }
+        return arguments + extraArguments
+    }
+
+    /// Starts every node that is not running.
+    func start(_ only: [String]? = nil) async throws {
+        for name in only ?? names where !(nodes[name]?.isRunning ?? false) {
+            if let node = nodes[name] {
+                try await node.restart()
+            } else {
+                nodes[name] = try await NodeProcess.start(
+                    arguments(for: name), logFile: directory.appendingPathComponent("\(name).log"))
+            }
+        }
+    }
+
+    func kill(_ name: String) { nodes[name]?.kill() }
+
+    @discardableResult
+    func stop(_ name: String) -> Int32 { nodes[name]?.stop() ?? 0 }
+
+    func client(_ name: String) throws -> KVClient {
+        if let client = clients[name] { return client }
+        let client = try KVClient(node: urls[name]!, timeout: .seconds(5))
+        clients[name] = client
+        return client
+    }
+
+    func shutdown() async {
+        for client in clients.values { await client.close() }
+        for node in nodes.values { node.kill() }
+    }
+
+    func log(_ name: String) -> String { nodes[name]?.log() ?? "" }
+
+    /// Every row of a node's `kv` table, read with the `sqlite3` shell as an operator would.
+    func rows(_ name: String) async throws -> [StoredRow] {
+        let result = try await runCommand(
+            URL(fileURLWithPath: "/usr/bin/sqlite3"),
+            ["-readonly", "-separator", "\u{1F}", "-newline", "\u{1E}", databasePath(name),
+             "SELECT key, hex(value), lamport, origin, deleted FROM kv ORDER BY key"])
+        guard result.status == 0 else { throw HarnessError("sqlite3 on \(name): \(result.stderr)") }
+        return result.stdoutText.split(separator: "\u{1E}").map { line in
+            let fields = line.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
+            return StoredRow(
+                key: fields[0], valueHex: fields[1], lamport: Int64(fields[2]) ?? -1, origin: fields[3],
+                deleted: fields[4] == "1")
+        }
+    }
+
+    /// Waits until every running node's `kv` table is identical, and returns it.
+    @discardableResult
+    func waitForConvergence(_ only: [String]? = nil, timeout: Duration = .seconds(60)) async throws -> [StoredRow] {
+        var converged: [StoredRow] = []
+        try await poll("nodes \((only ?? names).joined(separator: ", ")) to converge", timeout: timeout, interval: .milliseconds(100)) {
+            let tables = try await (only ?? names).asyncMap { try await self.rows($0) }
+            if tables.allSatisfy({ $0 == tables[0] }) {
+                converged = tables[0]
+                return nil
+            }
+            return tables.enumerated().map { "\((only ?? self.names)[$0.offset]): \($0.element.count) rows" }.joined(separator: ", ")
+        }
+        return converged
+    }
+
+    /// Polls `node` until `key` reads as `value`.
+    func waitForValue(_ key: String, _ value: String, on node: String, timeout: Duration = .seconds(30)) async throws {
+        try await poll("\(key)=\(value) on \(node)", timeout: timeout) {
+            let stored = try await self.client(node).get(key)
+            return stored.map { String(decoding: $0.value, as: UTF8.self) } == value ? nil : "\(String(describing: stored))"
+        }
+    }
+}
+
+/// One row of a node's `kv` table as the sqlite3 shell shows it.
+struct StoredRow: Equatable, CustomStringConvertible {
+    let key: String
+    let valueHex: String
+    let lamport: Int64
+    let origin: String
+    let deleted: Bool
+
+    var description: String { "\(key)=\(deleted ? "⊥" : valueHex)@\(lamport)\(origin)" }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs `body` with a fresh cluster that is torn down on every path; on failure the node logs
+/// are attached to the test output.
+func withCluster(
+    names: [String] = ["A", "B", "C"], extraArguments: [String] = [], start: Bool = true,
+    _ body: (LocalCluster) async throws -> Void
+) async throws {
+    try await withTemporaryDirectory { directory in
+        let cluster = try LocalCluster(directory: directory, names: names, extraArguments: extraArguments)
+        do {
+            if start { try await cluster.start() }
+            try await body(cluster)
+            await cluster.shutdown()
+        } catch {
+            for name in names {
+                let log = cluster.log(name)
+                print("--- log of \(name) (last 40 lines) ---\n" + log.split(separator: "\n").suffix(40).joined(separator: "\n"))
+            }
+            await cluster.shutdown()
+            throw error
+        }
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        result.reserveCapacity(count)
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import KVClient
+import KVCore
+import Testing
+import TestSupport
+
+/// The scenarios of DESIGN.md §6 and the replication issue, each against three real `kvnode`
+/// processes. Every wait is a poll with a deadline.
+@Suite("Seed scenarios, end to end", .serialized)
+struct SeedScenarioTests {
+    @Test func putOnAGetOnBStatusOnC() async throws {
+        try await withCluster { cluster in
+            let written = try await cluster.client("A").put("x", value: Array("1".utf8))
+            try await cluster.waitForValue("x", "1", on: "B")
+            let stored = try #require(try await cluster.client("B").get("x"))
+            #expect(stored.lamport == written.lamport && stored.origin == "A")
+            try await poll("C's status to count x") {
+                let status = try await cluster.client("C").status()
+                return status.keys == 1 ? nil : "keys \(status.keys)"
+            }
+            let status = try await cluster.client("C").status()
+            #expect(status.peers.map(\.id) == ["A", "B"])
+            try await poll("C to see both peers reachable") {
+                let peers = try await cluster.client("C").status().peers
+                return peers.allSatisfy(\.reachable) ? nil : "\(peers.map { "\($0.id) \($0.reachable) \($0.lastError ?? "")" })"
+            }
+        }
+    }
+
+    @Test func concurrentPutsConvergeToTheGreaterVersion() async throws {
+        try await withCluster { cluster in
+            let a = try cluster.client("A")
+            let b = try cluster.client("B")
+            async let onA = a.put("z", value: Array("1".utf8))
+            async let onB = b.put("z", value: Array("2".utf8))
+            let (fromA, fromB) = try await (onA, onB)
+            let versionA = Version(lamport: fromA.lamport, origin: try NodeID("A"))
+            let versionB = Version(lamport: fromB.lamport, origin: try NodeID("B"))
+            let winner = versionA > versionB ? "1" : "2"
+            let rows = try await cluster.waitForConvergence()
+            let z = try #require(rows.first { $0.key == "z" })
+            #expect(z.valueHex == (winner == "1" ? "31" : "32"))
+            #expect(Version(lamport: z.lamport, origin: try NodeID(z.origin)) == max(versionA, versionB))
+            for node in cluster.names { try await cluster.waitForValue("z", winner, on: node) }
+        }
+    }
+
+    @Test func aKilledNodeGetsTheWritesItMissedWithTheirOriginalVersions() async throws {
+        try await withCluster { cluster in
+            cluster.kill("C")
+            let k = try await cluster.client("A").put("k", value: Array("10".utf8))
+            let m = try await cluster.client("B").put("m", value: Array("20".utf8))
+            try await cluster.start(["C"])
+            try await cluster.waitForValue("k", "10", on: "C")
+            try await cluster.waitForValue("m", "20", on: "C")
+            let rows = try await cluster.rows("C")
+            let kRow = try #require(rows.first { $0.key == "k" })
+            let mRow = try #require(rows.first { $0.key == "m" })
+            #expect(kRow.lamport == k.lamport && kRow.origin == "A" && kRow.valueHex == "3130")
+            #expect(mRow.lamport == m.lamport && mRow.origin == "B" && mRow.valueHex == "3230")
+            try await cluster.waitForConvergence()
+        }
+    }
+
+    @Test func aRestartedNodeCatchesUpFromBAloneWhenTheWriterIsDown() async throws {
+        try await withCluster { cluster in
+            cluster.kill("C")
+            var written: [String: WriteReply] = [:]
+            for index in 0..<50 {
+                written["w\(index)"] = try await cluster.client("A").put("w\(index)", value: Array("\(index)".utf8))
+            }
+            try await cluster.waitForValue("w49", "49", on: "B")
+            try await cluster.waitForConvergence(["A", "B"])
+            cluster.kill("A")
+            try await cluster.start(["C"])
+            try await cluster.waitForConvergence(["B", "C"])
+            let rows = try await cluster.rows("C")
+            #expect(rows.count == 50)
+            for row in rows {
+                #expect(row.origin == "A" && row.lamport == written[row.key]?.lamport, "\(row)")
+            }
+            #expect(cluster.log("C").contains("rows from B"), "C says it caught up from B")
+        }
+    }
+
+    @Test func aReplacedDatabaseGetsEverythingBackAndItsWritesReachTheOthers() async throws {
+        try await withCluster(extraArguments: ["--anti-entropy-interval", "1"]) { cluster in
+            for index in 0..<20 { _ = try await cluster.client("A").put("r\(index)", value: [UInt8(index)]) }
+            try await cluster.waitForConvergence()
+            let oldEpoch = try await cluster.client("C").status().epoch
+
+            cluster.stop("C")
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: cluster.databasePath("C") + suffix) }
+            try await cluster.start(["C"])
+            let newEpoch = try await cluster.client("C").status().epoch
+            #expect(newEpoch != oldEpoch)
+            let rows = try await cluster.waitForConvergence()
+            #expect(rows.count == 20)
+
+            _ = try await cluster.client("C").put("fromC", value: Array("new".utf8))
+            try await cluster.waitForValue("fromC", "new", on: "A")
+            try await cluster.waitForValue("fromC", "new", on: "B")
+        }
+    }
+
+    @Test func aNodeRestoredFromAnOldCopyTakesANewEpochAndItsWritesStillReachTheOthers() async throws {
+        try await withCluster(extraArguments: ["--anti-entropy-interval", "1"]) { cluster in
+            for index in 0..<5 { _ = try await cluster.client("C").put("early\(index)", value: [1]) }
+            try await cluster.waitForConvergence()
+            cluster.stop("C")
+            let backup = cluster.directory.appendingPathComponent("C-backup.db")
+            try FileManager.default.copyItem(atPath: cluster.databasePath("C"), toPath: backup.path)
+            try await cluster.start(["C"])
+            // C goes on writing after the backup: the peers' marks of C's feed move past the copy.
+            for index in 0..<10 { _ = try await cluster.client("C").put("late\(index)", value: [2]) }
+            try await cluster.waitForConvergence()
+            let epochBefore = try await cluster.client("C").status().epoch
+
+            cluster.stop("C")
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: cluster.databasePath("C") + suffix) }
+            try FileManager.default.copyItem(atPath: backup.path, toPath: cluster.databasePath("C"))
+            try await cluster.start(["C"])
+
+            try await poll("C to take a new epoch") {
+                let epoch = try await cluster.client("C").status().epoch
+                return epoch != epochBefore ? nil : "epoch unchanged"
+            }
+            #expect(cluster.log("C").contains("restored from an older copy"))
+            for index in 0..<10 { _ = try await cluster.client("C").put("after\(index)", value: [3]) }
+            let rows = try await cluster.waitForConvergence()
+            #expect(rows.filter { $0.key.hasPrefix("after") }.count == 10)
+            #expect(rows.filter { $0.key.hasPrefix("late") }.count == 10, "C got its own lost writes back from its peers")
+            for index in 0..<10 { try await cluster.waitForValue("after\(index)", "\u{03}", on: "A") }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+import Foundation
+
+/// A small deterministic generator (SplitMix64) so a randomized test replays from its seed.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// The seed for a randomized run: `KV_SEED` from the environment to replay, else random.
+    /// Tests print it in every failure message.
+    public static func seed() -> UInt64 {
+        if let text = ProcessInfo.processInfo.environment["KV_SEED"], let seed = UInt64(text) {
+            return seed
+        }
+        return UInt64.random(in: 0...UInt64.max)
+    }
+}
