@@ -21,9 +21,10 @@ func kv(
 /// Runs `body` with a fresh single `kvnode` (id `A`, port 0, its own temp dir), killed on every
 /// path. A failing test sees the node's log in its failure message.
 ///
-/// The node is killed (SIGKILL), not stopped: a process started from a test's worker thread
-/// inherits that thread's blocked signals, SIGTERM among them, so `stop()` could wait forever.
-/// These tests check replies, not shutdown.
+/// The node is killed (SIGKILL), not stopped: these tests check replies, not shutdown, and a
+/// kill cannot hang the suite. (A child spawned from a test's worker thread inherits that
+/// thread's signal mask; a stand-in node that did not reset it ignored SIGTERM, so `stop()`
+/// waited forever. kvnode itself does stop on SIGTERM.)
 func withNode<T>(_ body: (NodeProcess) async throws -> T) async throws -> T {
     try await withTemporaryDirectory { directory in
         let node = try await NodeProcess.start(
