@@ -182,7 +182,10 @@ final class HTTPConnection: Sendable {
                         status: Int(responseHead.status.code),
                         headers: responseHead.headers.map { ($0.name, $0.value) },
                         body: body)
-                    return (.reply(reply), responseHead.isKeepAlive)
+                    let askedToClose = request.headers.contains {
+                        $0.0.lowercased() == "connection" && $0.1.lowercased().contains("close")
+                    }
+                    return (.reply(reply), responseHead.isKeepAlive && !askedToClose)
                 }
             }
         } catch let error as HTTPParserError {

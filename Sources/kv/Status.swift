@@ -10,7 +10,7 @@ struct Status: AsyncParsableCommand {
             catching up) and one row per peer: PEER, URL, REACHABLE, SINCE (when REACHABLE \
             last changed), PULLED (the peer's seq applied here), PUSHED (this node's seq the \
             peer acknowledged), TO_PUSH (rows not yet acknowledged) and LAST_ERROR. --json \
-            prints the node's JSON as it sent it.
+            prints the node's JSON byte for byte (plus a newline on a terminal).
 
             Examples:
               kv status
@@ -25,9 +25,11 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         if json {
-            var body = try await global.withClient { client in try await client.statusJSON() }
-            if body.last != UInt8(ascii: "\n") { body.append(UInt8(ascii: "\n")) }
+            let body = try await global.withClient { client in try await client.statusJSON() }
             Terminal.write(body)
+            if Terminal.stdoutIsTerminal, body.last != UInt8(ascii: "\n") {
+                Terminal.write([UInt8(ascii: "\n")])
+            }
             return
         }
         let status = try await global.withClient { client in try await client.status() }

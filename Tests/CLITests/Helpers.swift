@@ -18,14 +18,19 @@ func kv(
         environment: ["KV_NODE": ""].merging(environment) { $1 })
 }
 
-/// Runs `body` with a fresh single `kvnode` (id `A`, port 0, its own temp dir), stopped on
-/// every path. A failing test sees the node's log in its failure message.
+/// Runs `body` with a fresh single `kvnode` (id `A`, port 0, its own temp dir), killed on every
+/// path. A failing test sees the node's log in its failure message.
+///
+/// The node is killed (SIGKILL), not stopped: these tests check replies, not shutdown, and a
+/// kill cannot hang the suite. (A child spawned from a test's worker thread inherits that
+/// thread's signal mask; a stand-in node that did not reset it ignored SIGTERM, so `stop()`
+/// waited forever. kvnode itself does stop on SIGTERM.)
 func withNode<T>(_ body: (NodeProcess) async throws -> T) async throws -> T {
     try await withTemporaryDirectory { directory in
         let node = try await NodeProcess.start(
             ["--id", "A", "--port", "0", "--db", directory.appendingPathComponent("A.db").path],
             logFile: directory.appendingPathComponent("A.log"))
-        defer { node.stop() }
+        defer { node.kill() }
         do {
             return try await body(node)
         } catch {

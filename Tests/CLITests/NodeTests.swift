@@ -1,4 +1,5 @@
 import Foundation
+import KVClient
 import KVCore
 import Testing
 import TestSupport
@@ -135,6 +136,13 @@ struct NodeTests {
             #expect(status.id == "A")
             #expect(status.keys == 1)
             #expect(status.peers.isEmpty)
+            // What the node sent, unchanged: the same document as the client's raw body (the
+            // node's key order varies between replies, so bytes are compared as JSON values).
+            let client = try KVClient(node: node.url)
+            let raw = try await client.statusJSON()
+            await client.close()
+            #expect(json.stdout.count == raw.count)
+            #expect(try JSONDecoder().decode(NodeStatus.self, from: Data(raw)) == status)
         }
     }
 
