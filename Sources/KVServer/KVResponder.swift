@@ -95,9 +95,8 @@ struct KVResponder: HTTPResponder {
             let body = try await request.collectBody(upTo: Self.maxBatchBytes)
             return try json(await peers.push(from: sender, epoch: request.headers[.kvEpoch], body: Array(buffer: body)))
         default:
-            let query = request.uri.queryParameters
-            let feed = try await peers.feed(
-                for: sender, after: query["after"].map(String.init), limit: query["limit"].map(String.init))
+            let query = try QueryParameters(request.uri.query)
+            let feed = try await peers.feed(for: sender, after: query["after"], limit: query["limit"])
             return Response(
                 status: .ok,
                 headers: [
@@ -141,9 +140,9 @@ struct KVResponder: HTTPResponder {
     }
 
     private func list(_ uri: URI) async throws -> Response {
-        let query = uri.queryParameters
-        let prefix = query["prefix"].map(String.init) ?? ""
-        let after = query["after"].map(String.init)
+        let query = try QueryParameters(uri.query)
+        let prefix = query["prefix"] ?? ""
+        let after = query["after"]
         var limit = 100
         if let text = query["limit"] {
             guard let value = Int(text), (1...1000).contains(value) else {
@@ -171,7 +170,9 @@ struct KVResponder: HTTPResponder {
     }
 
     private func json(_ value: some Encodable) throws -> Response {
-        let data = try JSONEncoder().encode(value)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(value)
         return Response(
             status: .ok, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
@@ -181,6 +182,32 @@ struct KVResponder: HTTPResponder {
         Response(
             status: .ok, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(string: raw)))
+    }
+}
+
+/// The query string of a request, percent-decoded strictly: a `%` not followed by two hex
+/// digits, or a value that is not UTF-8, is a 400 rather than a value taken literally. The first
+/// occurrence of a name wins.
+struct QueryParameters {
+    private var values: [String: String] = [:]
+
+    init(_ query: String?) throws {
+        guard let query, !query.isEmpty else { return }
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = try Self.decode(parts[0], what: "a parameter name")
+            let value = parts.count > 1 ? try Self.decode(parts[1], what: "parameter \(name)") : ""
+            if values[name] == nil { values[name] = value }
+        }
+    }
+
+    subscript(name: String) -> String? { values[name] }
+
+    private static func decode(_ text: Substring, what: String) throws -> String {
+        guard let bytes = try? KeyPath.decode(text), let string = String(validating: bytes, as: UTF8.self) else {
+            throw APIError.invalidParameter("\(what) is not valid percent-encoded UTF-8: '\(text.prefix(64))'")
+        }
+        return string
     }
 }
 

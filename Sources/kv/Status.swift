@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import KVClient
 import KVCore
@@ -9,7 +10,8 @@ struct Status: AsyncParsableCommand {
             Prints the node (id, epoch, Lamport clock, last seq, live keys, whether it is \
             catching up) and one row per peer: PEER, URL, REACHABLE, SINCE (when REACHABLE \
             last changed), PULLED (the peer's seq applied here), PUSHED (this node's seq the \
-            peer acknowledged), TO_PUSH (rows not yet acknowledged) and LAST_ERROR. --json \
+            peer acknowledged), TO_PUSH (rows not yet acknowledged), SENT and RECEIVED (rows pushed \
+            to and pulled from the peer since this node started) and LAST_ERROR. --json \
             prints the node's JSON byte for byte (plus a newline on a terminal).
 
             Examples:
@@ -40,6 +42,8 @@ struct Status: AsyncParsableCommand {
             ["seq", String(status.seq)],
             ["keys", String(status.keys)],
             ["catching up", status.catchingUp ? "yes" : "no"],
+            ["client writes", String(status.clientWrites)],
+            ["rows sent per write", status.rowsSentPerWrite.map { String(format: "%.2f", $0) } ?? "-"],
         ]
         for line in Table.render(header: nil, rows: node) { Terminal.line(line) }
         Terminal.line("")
@@ -51,10 +55,10 @@ struct Status: AsyncParsableCommand {
             [
                 peer.id, peer.url, peer.reachable ? "yes" : "no", peer.since ?? "-",
                 String(peer.pulledSeq), String(peer.pushedSeq), String(peer.toPush),
-                peer.lastError ?? "-",
+                String(peer.rowsSent), String(peer.rowsReceived), peer.lastError ?? "-",
             ]
         }
-        let header = ["PEER", "URL", "REACHABLE", "SINCE", "PULLED", "PUSHED", "TO_PUSH", "LAST_ERROR"]
+        let header = ["PEER", "URL", "REACHABLE", "SINCE", "PULLED", "PUSHED", "TO_PUSH", "SENT", "RECEIVED", "LAST_ERROR"]
         for line in Table.render(header: header, rows: rows) { Terminal.line(line) }
     }
 }

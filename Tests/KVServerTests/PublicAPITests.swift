@@ -155,7 +155,7 @@ struct PublicAPITests {
 
     @Test func badPagingParametersAre400() async throws {
         try await withNode { _, client in
-            for query in ["limit=0", "limit=1001", "limit=abc", "limit=-1", "after=%01", "prefix=%7F"] {
+            for query in ["limit=0", "limit=1001", "limit=abc", "limit=-1", "after=%01", "prefix=%7F", "prefix=%zz", "after=%FF", "limit=%"] {
                 let reply = try await client.send("GET", "/kv?\(query)")
                 #expect(reply.status == 400, "\(query)")
                 #expect(try reply.errorBody().error == "invalid_parameter", "\(query)")

@@ -74,6 +74,7 @@ public final class NodeProcess: @unchecked Sendable {
         self.process = process
 
         var found: String?
+        var exited = false
         try await poll("kvnode \(arguments.joined(separator: " ")) to listen", timeout: timeout) {
             let text = self.log()
             let utf8 = Array(text.utf8)
@@ -83,9 +84,13 @@ public final class NodeProcess: @unchecked Sendable {
                 return nil
             }
             if !process.isRunning {
-                return "exited with status \(process.terminationStatus): \(fresh.suffix(500))"
+                exited = true
+                return nil
             }
             return "not listening yet"
+        }
+        if exited, found == nil {
+            throw NodeExited(status: process.terminationStatus, log: String(log().suffix(1000)))
         }
         url = found ?? ""
     }
@@ -95,4 +100,11 @@ public final class NodeProcess: @unchecked Sendable {
             Foundation.kill(process.processIdentifier, SIGKILL)
         }
     }
+}
+
+/// A `kvnode` a test started exited before it listened.
+public struct NodeExited: Error, CustomStringConvertible {
+    public let status: Int32
+    public let log: String
+    public var description: String { "kvnode exited with status \(status) before listening; its log ends:\n\(log)" }
 }
