@@ -1,1 +1,0 @@
-// KVStore: work in progress

@@ -1,1 +1,0 @@
-// SQLite: work in progress
