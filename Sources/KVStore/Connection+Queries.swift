@@ -1,0 +1,120 @@
+import KVCore
+import SQLite
+
+/// The reads of the store. They run on any connection (a pooled reader, or the writer inside
+/// its transaction) and turn rows into values, refusing a row the store never writes.
+extension Connection {
+    func record(forKey key: String) throws -> StoredRecord? {
+        try firstRow("SELECT key, value, lamport, origin, seq, deleted FROM kv WHERE key = ?", [.text(key)]) {
+            try Self.storedRecord($0)
+        }
+    }
+
+    /// The stored version of `key`, for the merge decision; nil if the key was never seen.
+    func version(forKey key: String) throws -> Version? {
+        try firstRow("SELECT lamport, origin FROM kv WHERE key = ?", [.text(key)]) { row in
+            try Self.version(lamport: row.int64(at: 0), origin: row.text(at: 1), key: key)
+        }
+    }
+
+    /// Live keys starting with `prefix` and greater than `after`, in byte order.
+    ///
+    /// The prefix becomes a key range `[prefix, successor)` so the primary-key index bounds
+    /// the scan; SQLite compares TEXT byte-wise (BINARY collation), which is the order of
+    /// Unicode scalars and the one users see.
+    func liveKeys(prefix: String, after: String?, limit: Int) throws -> [KeyEntry] {
+        guard limit > 0 else { return [] }
+        var conditions = ["deleted = 0"]
+        var values: [SQLiteValue] = []
+        if let after, !after.utf8.lexicographicallyPrecedes(prefix.utf8) {
+            conditions.append("key > ?")
+            values.append(.text(after))
+        } else {
+            conditions.append("key >= ?")
+            values.append(.text(prefix))
+        }
+        if let upper = Self.successor(ofPrefix: prefix) {
+            conditions.append("key < ?")
+            values.append(.text(upper))
+        }
+        values.append(.integer(Int64(limit)))
+        let sql = "SELECT key, lamport, origin, length(value) FROM kv WHERE \(conditions.joined(separator: " AND ")) ORDER BY key LIMIT ?"
+        return try rows(sql, values) { row in
+            let key = row.text(at: 0)
+            return KeyEntry(
+                key: key,
+                version: try Self.version(lamport: row.int64(at: 1), origin: row.text(at: 2), key: key),
+                size: Int(row.int64(at: 3)))
+        }
+    }
+
+    /// The change feed: rows with `seq > after`, in `seq` order, tombstones included.
+    func feed(after seq: Int64, limit: Int) throws -> [StoredRecord] {
+        guard limit > 0 else { return [] }
+        return try rows(
+            "SELECT key, value, lamport, origin, seq, deleted FROM kv WHERE seq > ? ORDER BY seq LIMIT ?",
+            [.integer(seq), .integer(Int64(limit))]
+        ) { try Self.storedRecord($0) }
+    }
+
+    /// The node row and the count of live keys, in one snapshot.
+    func nodeState(path: String) throws -> NodeState {
+        try transaction(.deferred) {
+            guard let node = try Bootstrap.storedNode(self, path: path) else {
+                throw CorruptRow(detail: "the node row is missing")
+            }
+            let live = try firstRow("SELECT count(*) FROM kv WHERE deleted = 0") { $0.int64(at: 0) } ?? 0
+            return NodeState(id: node.id, epoch: node.epoch, lamport: node.lamport, lastSeq: node.nextSeq - 1, liveKeys: live)
+        }
+    }
+
+    func peerStates() throws -> [PeerState] {
+        try rows("SELECT id, url, epoch, pulled_seq, pushed_seq, last_contact FROM peers ORDER BY id") { row in
+            let rawID = row.text(at: 0)
+            guard let id = try? NodeID(rawID) else {
+                throw CorruptRow(detail: "peers.id \(String(reflecting: rawID)) is not a valid node id")
+            }
+            return PeerState(
+                id: id, url: row.text(at: 1), epoch: row.isNull(at: 2) ? nil : row.text(at: 2),
+                pulledSeq: row.int64(at: 3), pushedSeq: row.int64(at: 4),
+                lastContact: row.isNull(at: 5) ? nil : row.text(at: 5))
+        }
+    }
+
+    /// Reads a row of `key, value, lamport, origin, seq, deleted`.
+    private static func storedRecord(_ row: Statement) throws -> StoredRecord {
+        let key = row.text(at: 0)
+        let deleted = row.int64(at: 5) != 0
+        let value: [UInt8]? = deleted ? nil : row.blob(at: 1)
+        let version = try version(lamport: row.int64(at: 2), origin: row.text(at: 3), key: key)
+        return StoredRecord(record: Record(key: key, value: value, version: version), seq: row.int64(at: 4))
+    }
+
+    private static func version(lamport: Int64, origin: String, key: String) throws -> Version {
+        guard lamport >= 1 else {
+            throw CorruptRow(detail: "key \(String(reflecting: key)) has lamport \(lamport)")
+        }
+        guard let node = try? NodeID(origin) else {
+            throw CorruptRow(detail: "key \(String(reflecting: key)) has origin \(String(reflecting: origin)), not a node id")
+        }
+        return Version(lamport: lamport, origin: node)
+    }
+
+    /// The least string greater than every string that starts with `prefix`, in byte order:
+    /// `prefix` with its last scalar incremented (a maximal last scalar is dropped first).
+    /// Nil when there is none (an empty prefix, or only U+10FFFF).
+    static func successor(ofPrefix prefix: String) -> String? {
+        var scalars = Array(prefix.unicodeScalars)
+        while let last = scalars.popLast() {
+            var next = last.value + 1
+            if next == 0xD800 { next = 0xE000 }  // skip the surrogates, which are not scalars
+            if let scalar = Unicode.Scalar(next) {
+                scalars.append(scalar)
+                var result = ""
+                result.unicodeScalars.append(contentsOf: scalars)
+                return result
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,151 @@
+public import KVCore
+public import Logging
+
+/// A node's replicated key-value store: one SQLite file in WAL mode (DESIGN.md §1–§3).
+///
+/// Writes go to a single writer thread that commits them in groups (see `Writer`); reads run
+/// on the calling task on pooled read-only connections and never wait for a write (see
+/// `ReadPool`). Every error thrown is a `StoreError`. After `close()`, every call throws
+/// `StoreError.closed`.
+public final class KVStore: Sendable {
+    public let configuration: StoreConfiguration
+    let writer: Writer
+    private let readers: ReadPool
+    private let broadcaster: CommitBroadcaster
+    private let logger: Logger
+
+    private init(
+        configuration: StoreConfiguration, writer: Writer, readers: ReadPool, broadcaster: CommitBroadcaster,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.writer = writer
+        self.readers = readers
+        self.broadcaster = broadcaster
+        self.logger = logger
+    }
+
+    deinit {
+        // Lets the writer thread finish what is queued and end, if `close()` was never called.
+        writer.requestStop()
+    }
+
+    /// Opens the file at `configuration.path`, making a new store if it is missing or empty.
+    ///
+    /// Refuses, leaving the file untouched, a file that is not an SQLite database, is corrupt,
+    /// belongs to another program, has a newer schema than this binary, or was made by
+    /// another node. Otherwise sets WAL and `synchronous`, applies the missing migrations in
+    /// one transaction, and makes the node row (id, random epoch, clock 0, next seq 1) if the
+    /// file is new; the clock and next seq of an existing file are resumed.
+    public static func open(_ configuration: StoreConfiguration, logger: Logger) async throws -> KVStore {
+        let path = configuration.path
+        try StoreFile.preflight(path: path)
+        let broadcaster = CommitBroadcaster()
+        let (writer, node) = try await Writer.start(configuration: configuration, broadcaster: broadcaster, logger: logger)
+        let readers: ReadPool
+        do {
+            readers = try ReadPool(
+                path: path, capacity: configuration.readConnections,
+                busyTimeout: configuration.busyTimeoutMilliseconds)
+        } catch {
+            await writer.stop()
+            throw StoreError(error, path: path)
+        }
+        logger.info(
+            "opened store",
+            metadata: [
+                "path": "\(path)", "node": "\(node.id)", "epoch": "\(node.epoch)",
+                "lamport": "\(node.lamport)", "last_seq": "\(node.nextSeq - 1)",
+            ])
+        return KVStore(
+            configuration: configuration, writer: writer, readers: readers, broadcaster: broadcaster, logger: logger)
+    }
+
+    // MARK: Writes
+
+    /// Stores `value` under `key` with a new version of this node and the next `seq`; every
+    /// put makes a new version, even of the same value. Throws `.invalidKey` for a key that
+    /// breaks `KeyRules`.
+    public func put(key: String, value: [UInt8]) async throws -> WriteReceipt {
+        try await writer.submit { try $0.writeLocal(key: key, value: value) }
+    }
+
+    /// Writes a tombstone for `key`, whether or not this node has seen the key: a delete must
+    /// win over a put this node has not received yet.
+    public func delete(key: String) async throws -> WriteReceipt {
+        try await writer.submit { try $0.writeLocal(key: key, value: nil) }
+    }
+
+    /// Merges rows from other nodes, all or nothing: if any record is invalid (a key breaking
+    /// `KeyRules`, a lamport below 1) it throws `.invalidRecord` and nothing changes, not even
+    /// the clock. Otherwise the clock observes every record, and each record whose version is
+    /// greater than the stored one replaces it with a fresh local `seq`.
+    ///
+    /// To commit a batch together with a replication mark, run `WriteSession.apply` and the
+    /// mark's update in one `writer.submit`: the request is one savepoint of one transaction.
+    public func apply(_ records: [Record]) async throws -> ApplyResult {
+        guard !records.isEmpty else { return ApplyResult(applied: 0, ignored: 0) }
+        return try await writer.submit { try $0.apply(records) }
+    }
+
+    /// Adds peers and updates the URL of known ones; the marks and epochs of known peers stay,
+    /// and peers not listed are kept.
+    public func configurePeers(_ peers: [PeerConfig]) async throws {
+        try await writer.submit { try $0.upsertPeers(peers) }
+    }
+
+    // MARK: Reads
+
+    /// The stored row of `key`, tombstone included; nil if this node never saw the key.
+    public func get(key: String) async throws -> StoredRecord? {
+        try readers.read { try $0.record(forKey: key) }
+    }
+
+    /// Live keys (tombstones hidden) that start with `prefix` and are greater than `after`,
+    /// in byte order, at most `limit` (none if `limit` < 1). Pass the last key as `after` for
+    /// the next page.
+    public func list(prefix: String, after: String?, limit: Int) async throws -> [KeyEntry] {
+        try readers.read { try $0.liveKeys(prefix: prefix, after: after, limit: limit) }
+    }
+
+    /// This node's change feed: rows with `seq > after` in `seq` order, tombstones included,
+    /// at most `limit`.
+    public func changes(after seq: Int64, limit: Int) async throws -> [StoredRecord] {
+        try readers.read { try $0.feed(after: seq, limit: limit) }
+    }
+
+    /// The node row and the count of live keys, from one snapshot.
+    public func state() async throws -> NodeState {
+        let path = configuration.path
+        return try readers.read { try $0.nodeState(path: path) }
+    }
+
+    /// Every known peer with its marks, ordered by id.
+    public func peers() async throws -> [PeerState] {
+        try readers.read { try $0.peerStates() }
+    }
+
+    // MARK: Notifications and lifecycle
+
+    /// A stream of the last `seq` after each commit that changed rows, keeping only the
+    /// newest value; each call makes an independent stream. Subscribe before reading the feed,
+    /// so a commit between the read and the subscription is not missed. The stream ends when
+    /// the store closes.
+    public func commits() -> AsyncStream<Int64> {
+        broadcaster.subscribe()
+    }
+
+    /// Counters of the writer since `open`.
+    public func statistics() -> StoreStatistics {
+        writer.statistics()
+    }
+
+    /// Refuses new calls, lets the queued writes finish, closes every connection and ends the
+    /// `commits()` streams. Idempotent.
+    public func close() async {
+        readers.close()
+        await writer.stop()
+        broadcaster.finish()
+        logger.debug("closed store", metadata: ["path": "\(configuration.path)"])
+    }
+}

@@ -1,0 +1,57 @@
+public import KVCore
+
+/// How hard a commit pushes data to the disk (`PRAGMA synchronous`, in WAL mode).
+public enum SyncMode: String, Sendable, CaseIterable {
+    /// A commit reaches the operating system but is not flushed; a power loss can drop the
+    /// last commits, never corrupt the file. The WAL is flushed at checkpoints.
+    case normal
+    /// Every commit is flushed (`fsync`) before it returns: durable across power loss, slower.
+    case full
+
+    var pragmaValue: String {
+        switch self {
+        case .normal: return "NORMAL"
+        case .full: return "FULL"
+        }
+    }
+}
+
+/// Everything `KVStore.open` needs; every field but `path` and `nodeID` has a default.
+public struct StoreConfiguration: Sendable {
+    /// The SQLite file of this node. Its directory must exist and be writable (SQLite keeps
+    /// `PATH-wal` and `PATH-shm` beside it). A missing or empty file becomes a new store.
+    public var path: String
+    /// The node this file belongs to; a file made by another node is refused.
+    public var nodeID: NodeID
+    /// Durability of commits. Default `.normal`: fast, and safe against process crashes.
+    public var sync: SyncMode
+    /// Read-only connections kept for reads beside the writer. Default 4; at least 1 is used.
+    /// A read that finds all of them busy opens a temporary one rather than wait.
+    public var readConnections: Int
+    /// Whether the writer commits every waiting request in one transaction. Default `true`;
+    /// `false` gives one transaction per request (the baseline of the benchmark).
+    public var groupCommit: Bool
+    /// The most requests one group commit takes. Default 1024; at least 1 is used.
+    public var maxGroupSize: Int
+    /// How long a connection waits for a lock held by another process before failing.
+    /// Default 5000 ms.
+    public var busyTimeoutMilliseconds: Int
+
+    public init(
+        path: String,
+        nodeID: NodeID,
+        sync: SyncMode = .normal,
+        readConnections: Int = 4,
+        groupCommit: Bool = true,
+        maxGroupSize: Int = 1024,
+        busyTimeoutMilliseconds: Int = 5000
+    ) {
+        self.path = path
+        self.nodeID = nodeID
+        self.sync = sync
+        self.readConnections = readConnections
+        self.groupCommit = groupCommit
+        self.maxGroupSize = maxGroupSize
+        self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
+    }
+}

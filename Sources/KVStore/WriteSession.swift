@@ -1,0 +1,113 @@
+import KVCore
+import SQLite
+
+/// The writer's side of the store: the read-write connection, the Lamport clock and the next
+/// `seq`, owned by the writer thread alone (so not `Sendable`). Every method runs inside the
+/// writer's transaction and a savepoint of its request; the writer persists the clock and
+/// `next_seq` once per transaction with `saveCounters()`.
+final class WriteSession {
+    let connection: Connection
+    let nodeID: NodeID
+    private(set) var clock: LamportClock
+    private(set) var nextSeq: Int64
+
+    /// The in-memory counters at one moment, to restore when the work after it is undone.
+    struct Counters: Equatable {
+        let clock: LamportClock
+        let nextSeq: Int64
+    }
+
+    init(connection: Connection, node: NodeRow) {
+        self.connection = connection
+        self.nodeID = node.id
+        self.clock = LamportClock(now: node.lamport)
+        self.nextSeq = node.nextSeq
+    }
+
+    var counters: Counters { Counters(clock: clock, nextSeq: nextSeq) }
+
+    func restore(_ counters: Counters) {
+        clock = counters.clock
+        nextSeq = counters.nextSeq
+    }
+
+    /// Writes the clock and `next_seq` to the node row.
+    func saveCounters() throws {
+        try connection.run(
+            "UPDATE node SET lamport = ?, next_seq = ? WHERE singleton = 1",
+            [.integer(clock.now), .integer(nextSeq)])
+    }
+
+    /// A local put (`value` non-nil) or delete (`value` nil, a tombstone): ticks the clock,
+    /// stamps the row with this node's version and takes the next `seq`. The new version is
+    /// greater than any stored one, since the clock has observed every stored row.
+    func writeLocal(key: String, value: [UInt8]?) throws -> WriteReceipt {
+        do {
+            try KeyRules.validate(key)
+        } catch {
+            throw StoreError.invalidKey(key: key, reason: error)
+        }
+        let version = Version(lamport: clock.tick(), origin: nodeID)
+        let seq = try upsert(Record(key: key, value: value, version: version))
+        return WriteReceipt(key: key, version: version, seq: seq)
+    }
+
+    /// Merges remote rows: validates all of them first (one invalid row refuses the batch and
+    /// changes nothing, not even the clock), then for each row observes its lamport and
+    /// stores it with a fresh `seq` if its version is greater than the stored one.
+    ///
+    /// Replication will run this and the update of `peers.pulled_seq` in one request, so the
+    /// rows and the mark commit together.
+    func apply(_ records: [Record]) throws -> ApplyResult {
+        for (index, record) in records.enumerated() {
+            do {
+                try KeyRules.validate(record.key)
+            } catch {
+                throw StoreError.invalidRecord(index: index, reason: error.description)
+            }
+            guard record.version.lamport >= 1 else {
+                throw StoreError.invalidRecord(index: index, reason: "lamport \(record.version.lamport) is below 1")
+            }
+        }
+        var applied = 0
+        for record in records {
+            clock.observe(record.version.lamport)
+            let stored = try connection.version(forKey: record.key)
+            if Merge.shouldReplace(stored: stored, with: record.version) {
+                try upsert(record)
+                applied += 1
+            }
+        }
+        return ApplyResult(applied: applied, ignored: records.count - applied)
+    }
+
+    /// Adds new peers and updates the URL of known ones; their marks and epochs stay.
+    func upsertPeers(_ peers: [PeerConfig]) throws {
+        for peer in peers {
+            try connection.run(
+                "INSERT INTO peers (id, url) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET url = excluded.url",
+                [.text(peer.id.rawValue), .text(peer.url)])
+        }
+    }
+
+    /// Stores `record` as the row of its key with the next `seq`, and returns that `seq`.
+    @discardableResult
+    private func upsert(_ record: Record) throws -> Int64 {
+        let seq = nextSeq
+        try connection.run(
+            """
+            INSERT INTO kv (key, value, lamport, origin, seq, deleted, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, \(SQLText.now))
+            ON CONFLICT (key) DO UPDATE SET
+                value = excluded.value, lamport = excluded.lamport, origin = excluded.origin,
+                seq = excluded.seq, deleted = excluded.deleted, updated_at = excluded.updated_at
+            """,
+            [
+                .text(record.key), record.value.map(SQLiteValue.blob) ?? .null,
+                .integer(record.version.lamport), .text(record.version.origin.rawValue),
+                .integer(seq), .integer(record.isTombstone ? 1 : 0),
+            ])
+        nextSeq += 1
+        return seq
+    }
+}

@@ -1,0 +1,254 @@
+import Foundation
+import Logging
+import SQLite
+import Synchronization
+
+/// One request to the writer: `perform` runs on the writer thread inside the request's
+/// savepoint and returns how to deliver its result once the transaction commits; `fail`
+/// delivers an error instead.
+struct WriteJob: Sendable {
+    let perform: @Sendable (WriteSession) throws -> @Sendable () -> Void
+    let fail: @Sendable (any Error) -> Void
+}
+
+/// The single writer of the store: a dedicated thread that owns the read-write connection
+/// and commits the waiting requests in groups.
+///
+/// A thread, not a task: a commit may `fsync`, which blocks its thread for milliseconds, and
+/// a blocked thread of the cooperative pool (two on a two-core machine) would stall every
+/// task of the process. The thread sleeps on a condition while there is no work.
+///
+/// Each turn takes every request waiting (up to `maxGroupSize`, or 1 without group commit),
+/// runs them in one `BEGIN IMMEDIATE` transaction, each in its own savepoint so a failing
+/// request rolls back alone, writes the clock and `next_seq` once, and commits; only then are
+/// the callers resumed. A group is as large as what queued up during the previous commit:
+/// there is no timer. If the commit fails, every request of the group fails and the
+/// in-memory clock and `seq` go back to where the group started.
+final class Writer: Sendable {
+    private let queue = JobQueue()
+    private let stopped = Mutex(StopState())
+    private let counters = Mutex(StoreStatistics())
+    private let path: String
+    private let groupLimit: Int
+    private let broadcaster: CommitBroadcaster
+    private let logger: Logger
+
+    private struct StopState {
+        var done = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private init(path: String, groupLimit: Int, broadcaster: CommitBroadcaster, logger: Logger) {
+        self.path = path
+        self.groupLimit = groupLimit
+        self.broadcaster = broadcaster
+        self.logger = logger
+    }
+
+    /// Starts the writer thread, which opens the file and bootstraps it (see `Bootstrap`);
+    /// returns once it is ready to take requests, or throws the reason it is not.
+    static func start(
+        configuration: StoreConfiguration, broadcaster: CommitBroadcaster, logger: Logger
+    ) async throws -> (Writer, NodeRow) {
+        let writer = Writer(
+            path: configuration.path,
+            groupLimit: configuration.groupCommit ? max(1, configuration.maxGroupSize) : 1,
+            broadcaster: broadcaster, logger: logger)
+        let node = try await withCheckedThrowingContinuation { (ready: CheckedContinuation<NodeRow, any Error>) in
+            let thread = Thread {
+                let connection: Connection
+                let node: NodeRow
+                do {
+                    connection = try Connection(path: configuration.path, mode: .readWriteCreate)
+                    do {
+                        node = try Bootstrap.run(connection, configuration: configuration, logger: logger)
+                    } catch {
+                        connection.close()
+                        throw error
+                    }
+                } catch {
+                    writer.queue.close()
+                    writer.finish()
+                    ready.resume(throwing: StoreError(error, path: configuration.path))
+                    return
+                }
+                ready.resume(returning: node)
+                writer.run(WriteSession(connection: connection, node: node))
+                connection.close()
+                writer.finish()
+            }
+            thread.name = "converge-writer"
+            thread.start()
+        }
+        return (writer, node)
+    }
+
+    /// Queues `body` for the writer and returns its result once its transaction committed.
+    /// Errors are `StoreError`s; after `stop()` every request throws `.closed`.
+    func submit<T: Sendable>(_ body: @escaping @Sendable (WriteSession) throws -> T) async throws -> T {
+        let path = self.path
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let job = WriteJob(
+                perform: { session in
+                    let value = try body(session)
+                    return { continuation.resume(returning: value) }
+                },
+                fail: { error in continuation.resume(throwing: StoreError(error, path: path)) })
+            if !queue.enqueue(job) { continuation.resume(throwing: StoreError.closed) }
+        }
+    }
+
+    /// Refuses new requests; the thread finishes those already queued, closes the connection
+    /// and ends. Returns at once; see `stop()` to wait for it.
+    func requestStop() {
+        queue.close()
+    }
+
+    /// Refuses new requests and returns when the queued ones are done and the connection is
+    /// closed. Safe to call many times, from many tasks.
+    func stop() async {
+        queue.close()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let alreadyDone = stopped.withLock { state in
+                if state.done { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if alreadyDone { continuation.resume() }
+        }
+    }
+
+    /// Requests queued and not yet taken by the writer.
+    var pendingCount: Int { queue.count }
+
+    func statistics() -> StoreStatistics {
+        counters.withLock { $0 }
+    }
+
+    private func finish() {
+        let waiters = stopped.withLock { state in
+            state.done = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    // MARK: The writer thread
+
+    private func run(_ session: WriteSession) {
+        while let group = queue.take(max: groupLimit) {
+            commit(group, session: session)
+        }
+    }
+
+    private enum Outcome {
+        case succeeded(deliver: @Sendable () -> Void, fail: @Sendable (any Error) -> Void)
+        case failed(error: any Error, fail: @Sendable (any Error) -> Void)
+    }
+
+    private func commit(_ group: [WriteJob], session: WriteSession) {
+        let connection = session.connection
+        let start = session.counters
+        var outcomes: [Outcome] = []
+        outcomes.reserveCapacity(group.count)
+        do {
+            try connection.transaction(.immediate) {
+                for job in group {
+                    let before = session.counters
+                    do {
+                        let deliver = try connection.savepoint("request") { try job.perform(session) }
+                        outcomes.append(.succeeded(deliver: deliver, fail: job.fail))
+                    } catch {
+                        session.restore(before)
+                        outcomes.append(.failed(error: error, fail: job.fail))
+                        // Some errors (a full disk, an I/O error) make SQLite roll back the
+                        // whole transaction; the rest of the group cannot run in it.
+                        guard connection.isInTransaction else { throw error }
+                    }
+                }
+                if session.counters != start { try session.saveCounters() }
+            }
+        } catch {
+            session.restore(start)
+            logger.error(
+                "write transaction failed; its requests were rolled back",
+                metadata: ["path": "\(path)", "requests": "\(group.count)", "error": "\(StoreError(error, path: path))"])
+            for (index, job) in group.enumerated() {
+                if index < outcomes.count, case .failed(let own, _) = outcomes[index] {
+                    job.fail(own)
+                } else {
+                    job.fail(error)
+                }
+            }
+            count(group.count, committed: false)
+            return
+        }
+        count(group.count, committed: true)
+        for outcome in outcomes {
+            switch outcome {
+            case .succeeded(let deliver, _): deliver()
+            case .failed(let error, let fail): fail(error)
+            }
+        }
+        if session.nextSeq != start.nextSeq {
+            broadcaster.publish(session.nextSeq - 1)
+        }
+    }
+
+    private func count(_ requests: Int, committed: Bool) {
+        counters.withLock { statistics in
+            if committed { statistics.transactions += 1 }
+            statistics.requests += requests
+            statistics.largestGroup = max(statistics.largestGroup, requests)
+        }
+    }
+}
+
+/// The writer's queue of requests: callers add from any thread, the writer thread takes
+/// everything waiting and sleeps when there is nothing.
+///
+/// `@unchecked Sendable`: every stored property is read and written only while holding the
+/// lock of `condition`, which is also what the writer sleeps on.
+final class JobQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [WriteJob] = []
+    private var closed = false
+
+    /// Adds `job`; false if the queue is closed (the job was not added).
+    func enqueue(_ job: WriteJob) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !closed else { return false }
+        jobs.append(job)
+        condition.signal()
+        return true
+    }
+
+    /// Waits for work and takes up to `max` jobs, oldest first; nil once the queue is closed
+    /// and empty.
+    func take(max: Int) -> [WriteJob]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while jobs.isEmpty && !closed { condition.wait() }
+        guard !jobs.isEmpty else { return nil }
+        let count = min(max, jobs.count)
+        let taken = Array(jobs.prefix(count))
+        jobs.removeFirst(count)
+        return taken
+    }
+
+    /// Refuses new jobs from now on; the ones queued are still taken.
+    func close() {
+        condition.lock()
+        defer { condition.unlock() }
+        closed = true
+        condition.broadcast()
+    }
+
+    var count: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return jobs.count
+    }
+}
