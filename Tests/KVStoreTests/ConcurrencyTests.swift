@@ -25,7 +25,8 @@ struct ConcurrencyTests {
             #expect(Set(receipts.map(\.version.lamport)) == Set(1...500))
             let statistics = store.statistics()
             #expect(statistics.requests == 500)
-            #expect(statistics.transactions < 500)
+            // Typically 10-30 transactions; the exact grouping is checked in `grouping`.
+            #expect(statistics.transactions < 250, "\(statistics)")
             #expect(try await store.state().liveKeys == 500)
         }
     }
