@@ -93,10 +93,14 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
-        .testTarget(name: "KVCoreTests", dependencies: ["KVCore", "TestSupport"], swiftSettings: strictSettings),
-        .testTarget(name: "SQLiteTests", dependencies: ["SQLite", "TestSupport"], swiftSettings: strictSettings),
-        .testTarget(name: "KVStoreTests", dependencies: ["KVStore", "SQLite", "KVCore", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "KVCoreTests", dependencies: ["KVCore"], swiftSettings: strictSettings),
+        .testTarget(name: "SQLiteTests", dependencies: ["SQLite"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "KVStoreTests",
+            // Logging: the tests hand the store a logger that records what it says.
+            dependencies: ["KVStore", "SQLite", "KVCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "KVServerTests",
             dependencies: ["KVServer", "KVClient", "KVStore", "KVCore", "TestSupport"],

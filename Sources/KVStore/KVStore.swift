@@ -10,7 +10,7 @@ public import Logging
 public final class KVStore: Sendable {
     public let configuration: StoreConfiguration
     let writer: Writer
-    let readers: ReadPool
+    private let readers: ReadPool
     private let broadcaster: CommitBroadcaster
     private let logger: Logger
 
@@ -26,8 +26,11 @@ public final class KVStore: Sendable {
     }
 
     deinit {
-        // Lets the writer thread finish what is queued and end, if `close()` was never called.
+        // If `close()` was never called: the writer thread finishes what is queued and ends,
+        // and subscribers see their streams end. No request can be in flight, since a caller
+        // awaiting one holds the store.
         writer.requestStop()
+        broadcaster.finish()
     }
 
     /// Opens the file at `configuration.path`, making a new store if it is missing or empty.
@@ -84,8 +87,7 @@ public final class KVStore: Sendable {
     /// To commit a batch together with a replication mark, run `WriteSession.apply` and the
     /// mark's update in one `writer.submit`: the request is one savepoint of one transaction.
     public func apply(_ records: [Record]) async throws -> ApplyResult {
-        guard !records.isEmpty else { return ApplyResult(applied: 0, ignored: 0) }
-        return try await writer.submit { try $0.apply(records) }
+        try await writer.submit { try $0.apply(records) }
     }
 
     /// Adds peers and updates the URL of known ones; the marks and epochs of known peers stay,

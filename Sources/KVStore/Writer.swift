@@ -153,6 +153,9 @@ final class Writer: Sendable {
         var outcomes: [Outcome] = []
         outcomes.reserveCapacity(group.count)
         do {
+            // A ROLLBACK that failed after an earlier group's error may have left the
+            // transaction open; starting another one inside it would be a programmer error.
+            try connection.rollback()
             try connection.transaction(.immediate) {
                 for job in group {
                     let before = session.counters

@@ -62,9 +62,16 @@ extension Connection {
         return result
     }
 
-    private func rollbackIfOpen() {
+    /// Rolls back the open transaction, if there is one: for an owner recovering a connection
+    /// that a failed `ROLLBACK` left inside a transaction.
+    public func rollback() throws(SQLiteError) {
         // SQLite rolls back by itself on some errors; a second ROLLBACK would only fail.
-        if isInTransaction { _ = try? run("ROLLBACK TRANSACTION") }
+        if isInTransaction { try run("ROLLBACK TRANSACTION") }
+    }
+
+    private func rollbackIfOpen() {
+        // The error that caused the rollback is the one to report.
+        _ = try? rollback()
     }
 }
 

@@ -109,7 +109,9 @@ public final class Connection: @unchecked Sendable {
                 var tail: UnsafePointer<CChar>?
                 let prepared = sqlite3_prepare_v2(db, current, -1, &statement, &tail)
                 guard prepared == SQLITE_OK else {
-                    failure = SQLiteError(result: prepared, db: db, sql: Self.text(from: current, to: tail))
+                    // SQLite does not say where the failing statement ends: name the rest of
+                    // the script, which starts with it.
+                    failure = SQLiteError(result: prepared, db: db, sql: Self.trimmed(String(cString: current)))
                     return
                 }
                 next = tail
@@ -127,10 +129,9 @@ public final class Connection: @unchecked Sendable {
         if let failure { throw failure }
     }
 
-    private static func text(from start: UnsafePointer<CChar>, to end: UnsafePointer<CChar>?) -> String {
-        guard let end, end > start else { return String(cString: start) }
-        let bytes = UnsafeRawBufferPointer(start: start, count: end - start)
-        return String(decoding: bytes, as: UTF8.self)
+    private static func trimmed(_ text: String) -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
+        return String(text.drop(while: isSpace).reversed().drop(while: isSpace).reversed())
     }
 
     /// Prepares a statement that is not cached; it is finalized when released.
@@ -211,8 +212,12 @@ public final class Connection: @unchecked Sendable {
     /// The cached statement for `sql` (or a fresh one if the cached one is lent out), marked as
     /// in use and bound to `values`. Pair with `giveBack`.
     private func borrow(_ sql: String, _ values: [SQLiteValue]) throws(SQLiteError) -> Statement {
-        var statement = try cachedStatement(sql)
-        if statement.inUse { statement = try prepare(sql) }
+        let statement: Statement
+        if let cached = cache[sql], cached.inUse {
+            statement = try prepare(sql)
+        } else {
+            statement = try cachedStatement(sql)
+        }
         statement.inUse = true
         do {
             try statement.bind(values)
