@@ -93,12 +93,13 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "KVCoreTests", dependencies: ["KVCore"], swiftSettings: strictSettings),
-        .testTarget(name: "SQLiteTests", dependencies: ["SQLite"], swiftSettings: strictSettings),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
+        .testTarget(name: "KVCoreTests", dependencies: ["KVCore", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "SQLiteTests", dependencies: ["SQLite", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "KVStoreTests",
             // Logging: the tests hand the store a logger that records what it says.
-            dependencies: ["KVStore", "SQLite", "KVCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["KVStore", "SQLite", "KVCore", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -10,7 +10,7 @@ public import Logging
 public final class KVStore: Sendable {
     public let configuration: StoreConfiguration
     let writer: Writer
-    private let readers: ReadPool
+    let readers: ReadPool
     private let broadcaster: CommitBroadcaster
     private let logger: Logger
 

@@ -32,6 +32,10 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case database(path: String, detail: String)
     /// The store was closed.
     case closed
+    /// A replication batch from `peer` starts beyond this node's mark of its feed.
+    case feedGap(peer: String, mark: Int64)
+    /// A replication request names a node that is not a configured peer.
+    case unknownPeer(String)
 
     public var description: String {
         switch self {
@@ -57,6 +61,10 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
             return "record \(index) of the batch is invalid: \(reason); nothing of the batch was applied"
         case .diskFull(let path):
             return "the disk holding \(path) is full; the write was rolled back. Free some space"
+        case .feedGap(let peer, let mark):
+            return "the batch from \(peer) starts beyond this node's mark \(mark) of its feed; resend from \(mark)"
+        case .unknownPeer(let peer):
+            return "node \(peer) is not a configured peer; add it with --peer"
         case .busy(let path):
             return "\(path) is locked by another process; is another kvnode using this file?"
         case .database(let path, let detail):

@@ -2,6 +2,7 @@ import Foundation
 import KVCore
 import SQLite
 import Testing
+import TestSupport
 
 @testable import KVStore
 
@@ -17,7 +18,7 @@ struct MigrationTests {
 
     @Test("a fresh file gets every migration recorded, and the log says so")
     func freshFile() async throws {
-        try await withTemporaryDirectory { directory in
+        try await withTemporaryDirectoryPath { directory in
             let path = directory + "/node.db"
             let log = LogRecorder()
             let store = try await openStore(path, logger: log.logger)
@@ -33,7 +34,7 @@ struct MigrationTests {
 
     @Test("re-opening applies nothing")
     func reopen() async throws {
-        try await withTemporaryDirectory { directory in
+        try await withTemporaryDirectoryPath { directory in
             let path = directory + "/node.db"
             try await openStore(path).close()
             let before = try recorded(path)
@@ -46,7 +47,7 @@ struct MigrationTests {
 
     @Test("a file with a newer schema is refused and left byte for byte as it was")
     func schemaTooNew() async throws {
-        try await withTemporaryDirectory { directory in
+        try await withTemporaryDirectoryPath { directory in
             let path = directory + "/node.db"
             try await openStore(path).close()
             do {
@@ -66,7 +67,7 @@ struct MigrationTests {
 
     @Test("a file of random bytes is refused as not a database and never written")
     func randomBytes() async throws {
-        try await withTemporaryDirectory { directory in
+        try await withTemporaryDirectoryPath { directory in
             let path = directory + "/junk.db"
             var generator = SeededGenerator(state: 42)
             let junk = (0..<8192).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -80,7 +81,7 @@ struct MigrationTests {
 
     @Test("a database whose pages were overwritten with garbage is refused as corrupt, not a crash")
     func garbagePages() async throws {
-        try await withTemporaryDirectory { directory in
+        try await withTemporaryDirectoryPath { directory in
             let path = directory + "/node.db"
             let store = try await openStore(path)
             for index in 0..<300 {
@@ -160,7 +161,7 @@ struct MigrationTests {
 struct OpenTests {
     @Test("a missing directory is refused with the path and the fix")
     func missingDirectory() async throws {
-        try await withTemporaryDirectory { directory in
+        try await withTemporaryDirectoryPath { directory in
             let path = directory + "/absent/node.db"
             await #expect(throws: StoreError.directoryMissing(path: path)) {
                 try await openStore(path)
@@ -172,7 +173,7 @@ struct OpenTests {
 
     @Test("a directory in place of the file is refused")
     func directoryAsFile() async throws {
-        try await withTemporaryDirectory { directory in
+        try await withTemporaryDirectoryPath { directory in
             await #expect(throws: StoreError.notAFile(path: directory)) {
                 try await openStore(directory)
             }
@@ -181,7 +182,7 @@ struct OpenTests {
 
     @Test("an unwritable directory is refused", .disabled(if: geteuid() == 0, "root may write anywhere"))
     func unwritable() async throws {
-        try await withTemporaryDirectory { directory in
+        try await withTemporaryDirectoryPath { directory in
             let locked = directory + "/locked"
             try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: false)
             try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: locked)
@@ -194,7 +195,7 @@ struct OpenTests {
 
     @Test("an empty file counts as new")
     func emptyFile() async throws {
-        try await withTemporaryDirectory { directory in
+        try await withTemporaryDirectoryPath { directory in
             let path = directory + "/empty.db"
             #expect(FileManager.default.createFile(atPath: path, contents: Data()))
             let store = try await openStore(path)
@@ -207,7 +208,7 @@ struct OpenTests {
 
     @Test("a file made by another node is refused and left untouched")
     func wrongNode() async throws {
-        try await withTemporaryDirectory { directory in
+        try await withTemporaryDirectoryPath { directory in
             let path = directory + "/A.db"
             let store = try await openStore(path, id: nodeA)
             _ = try await store.put(key: "k", value: bytes("v"))
@@ -230,7 +231,7 @@ struct OpenTests {
 
     @Test("an SQLite file of another program is refused and left untouched")
     func foreignDatabase() async throws {
-        try await withTemporaryDirectory { directory in
+        try await withTemporaryDirectoryPath { directory in
             let path = directory + "/other.db"
             do {
                 let connection = try Connection(path: path)
@@ -247,7 +248,7 @@ struct OpenTests {
 
     @Test("a new file gets a random 32-hex-digit epoch that survives re-opening")
     func epoch() async throws {
-        try await withTemporaryDirectory { directory in
+        try await withTemporaryDirectoryPath { directory in
             let first = try await openStore(directory + "/1.db")
             let epoch = try await first.state().epoch
             await first.close()

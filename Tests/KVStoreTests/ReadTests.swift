@@ -1,6 +1,7 @@
 import KVCore
 import SQLite
 import Testing
+import TestSupport
 
 @testable import KVStore
 
@@ -84,7 +85,7 @@ struct ReadTests {
 
     @Test("commits() gives every subscriber the last seq after a commit, and ends at close")
     func commits() async throws {
-        try await withTemporaryDirectory { directory in
+        try await withTemporaryDirectoryPath { directory in
             let store = try await openStore(directory + "/node.db")
             let first = store.commits()
             let second = store.commits()

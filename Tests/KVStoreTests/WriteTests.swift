@@ -1,6 +1,7 @@
 import KVCore
 import SQLite
 import Testing
+import TestSupport
 
 @testable import KVStore
 
@@ -31,7 +32,7 @@ struct WriteTests {
 
     @Test("the clock and next seq survive closing and re-opening")
     func countersSurviveRestart() async throws {
-        try await withTemporaryDirectory { directory in
+        try await withTemporaryDirectoryPath { directory in
             let path = directory + "/node.db"
             let first = try await openStore(path)
             _ = try await first.put(key: "x", value: bytes("1"))
@@ -127,7 +128,7 @@ struct WriteTests {
 
     @Test("close lets queued writes finish, is idempotent, and later calls throw closed")
     func close() async throws {
-        try await withTemporaryDirectory { directory in
+        try await withTemporaryDirectoryPath { directory in
             let path = directory + "/node.db"
             let store = try await openStore(path)
             let gate = WriterGate()

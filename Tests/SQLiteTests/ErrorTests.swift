@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 import SQLite
 
@@ -42,7 +43,7 @@ struct ErrorTests {
 
     @Test("a file that is not a database fails on first use with NOTADB")
     func notADatabase() throws {
-        try withTemporaryDirectory { directory in
+        try withTemporaryDirectoryPath { directory in
             let path = directory + "/junk.db"
             let junk = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
             #expect(FileManager.default.createFile(atPath: path, contents: Data(junk)))
@@ -57,7 +58,7 @@ struct ErrorTests {
 
     @Test("a read-only connection refuses writes")
     func readOnly() throws {
-        try withTemporaryDirectory { directory in
+        try withTemporaryDirectoryPath { directory in
             let path = directory + "/ro.db"
             let writer = try Connection(path: path)
             defer { writer.close() }

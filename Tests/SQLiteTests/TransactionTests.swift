@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 
 import SQLite
 
@@ -134,7 +135,7 @@ struct StatementCacheTests {
 
     @Test("close finalizes cached statements and is idempotent")
     func close() throws {
-        try withTemporaryDirectory { directory in
+        try withTemporaryDirectoryPath { directory in
             let connection = try Connection(path: directory + "/c.db")
             try connection.execute("CREATE TABLE t(v)")
             _ = try connection.cachedStatement("SELECT v FROM t")

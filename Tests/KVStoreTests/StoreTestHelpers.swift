@@ -4,19 +4,9 @@ import KVCore
 import Logging
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import KVStore
-
-/// Runs `body` with the path of a new, empty directory that is removed afterwards, whether
-/// `body` returns or throws.
-@discardableResult
-func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("KVStoreTests-\(UUID().uuidString)", isDirectory: true)
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)
-    defer { try? FileManager.default.removeItem(at: url) }
-    return try await body(url.path)
-}
 
 /// A node id known to be valid.
 func node(_ name: String) -> NodeID {
@@ -74,7 +64,7 @@ func withStore<T>(
     id: NodeID = nodeA, configure: (inout StoreConfiguration) -> Void = { _ in },
     _ body: (KVStore, String) async throws -> T
 ) async throws -> T {
-    try await withTemporaryDirectory { directory in
+    try await withTemporaryDirectoryPath { directory in
         let path = directory + "/node.db"
         let store = try await openStore(path, id: id, configure: configure)
         do {
