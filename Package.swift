@@ -93,6 +93,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "codec-bench",
+            dependencies: ["Replication", "KVStore", "KVCore"],
+            path: "Benchmarks/codec-bench",
+            swiftSettings: strictSettings
+        ),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
         .testTarget(name: "KVCoreTests", dependencies: ["KVCore", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite", "TestSupport"], swiftSettings: strictSettings),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # http.sh - single-node PUT and GET throughput of a release kvnode, measured with wrk at
 # concurrency 1 and 64, with group commit on (the default) and off (--no-group-commit), and
-# with --sync normal and full. One line per figure on stdout: "name: value req/s (details)".
+# with --sync normal and full, and GETs under a PUT load with and without the read pool. One line per figure on stdout: "name: value req/s (details)".
 #
 #   bench/http.sh                 # all combinations, DUR seconds each (default 10)
 #   DUR=5 SYNC="normal" bench/http.sh
@@ -23,14 +23,16 @@ swift build -c release --product kvnode >&2
 echo "# date: $(date -u '+%Y-%m-%d %H:%M:%S') UTC; nproc $(nproc); load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 start_node() { # start_node NAME FLAGS...
+  local name=$1
+  shift
   rm -f "$tmp"/node.db*
-  .build/release/kvnode --id A --port "$PORT" --db "$tmp/node.db" --log-level warning "$@" >"$tmp/$1.log" 2>&1 &
+  .build/release/kvnode --id A --port "$PORT" --db "$tmp/node.db" --log-level warning "$@" >"$tmp/$name.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
     sleep 0.1
   done
-  echo "http.sh: kvnode did not start; log:" >&2; cat "$tmp/$1.log" >&2; exit 1
+  echo "http.sh: kvnode did not start; log:" >&2; cat "$tmp/$name.log" >&2; exit 1
 }
 stop_node() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 
@@ -58,4 +60,18 @@ for sync in $SYNC; do
       stop_node
     done
   done
+done
+
+# What the read pool buys: GETs while PUTs run at full speed, with the pool (4 read-only
+# connections beside the writer) and without it (--read-connections 0: reads queue behind writes).
+for readers in 4 0; do
+  start_node "reads-$readers" --read-connections "$readers"
+  KEY_PREFIX="r" run_wrk "prefill_readers$readers" 32 "$here/put_unique.lua" >/dev/null
+  keys=$LAST_REQUESTS
+  KEY_PREFIX="w" wrk -t1 -c32 -d"${DUR}s" -s "$here/put_unique.lua" "http://127.0.0.1:$PORT" >"$tmp/bg.out" 2>&1 &
+  bg=$!
+  KEY_PREFIX="r" KEYS=$keys run_wrk "get_under_put_load_readers$readers" 32 "$here/get_existing.lua"
+  wait "$bg"
+  echo "put_beside_gets_readers$readers: $(awk '/Requests\/sec/ {printf "%d", $2}' "$tmp/bg.out") req/s (the concurrent wrk -t1 -c32 PUT load)"
+  stop_node
 done

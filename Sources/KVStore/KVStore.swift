@@ -98,16 +98,24 @@ public final class KVStore: Sendable {
 
     // MARK: Reads
 
+    /// `readConnections == 0`: client reads queue behind the writes, the baseline that shows
+    /// what the pool buys.
+    private var readsThroughWriter: Bool { configuration.readConnections == 0 }
+
     /// The stored row of `key`, tombstone included; nil if this node never saw the key.
     public func get(key: String) async throws -> StoredRecord? {
-        try readers.read { try $0.record(forKey: key) }
+        if readsThroughWriter { return try await writer.submit { try $0.connection.record(forKey: key) } }
+        return try readers.read { try $0.record(forKey: key) }
     }
 
     /// Live keys (tombstones hidden) that start with `prefix` and are greater than `after`,
     /// in byte order, at most `limit` (none if `limit` < 1). Pass the last key as `after` for
     /// the next page.
     public func list(prefix: String, after: String?, limit: Int) async throws -> [KeyEntry] {
-        try readers.read { try $0.liveKeys(prefix: prefix, after: after, limit: limit) }
+        if readsThroughWriter {
+            return try await writer.submit { try $0.connection.liveKeys(prefix: prefix, after: after, limit: limit) }
+        }
+        return try readers.read { try $0.liveKeys(prefix: prefix, after: after, limit: limit) }
     }
 
     /// This node's change feed: rows with `seq > after` in `seq` order, tombstones included,

@@ -26,7 +26,9 @@ public struct StoreConfiguration: Sendable {
     /// Durability of commits. Default `.normal`: fast, and safe against process crashes.
     public var sync: SyncMode
     /// Read-only connections kept for reads beside the writer. Default 4; at least 1 is used.
-    /// A read that finds all of them busy opens a temporary one rather than wait.
+    /// A read that finds all of them busy opens a temporary one rather than wait. 0 sends
+    /// `get` and `list` through the writer's queue instead, behind the writes: only to measure
+    /// what the pool buys.
     public var readConnections: Int
     /// Whether the writer commits every waiting request in one transaction. Default `true`;
     /// `false` gives one transaction per request (the baseline of the benchmark).

@@ -51,6 +51,9 @@ struct KVNodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A file holding the cluster's shared secret; every node must be given the same. Without it, any process that knows a peer id can replicate into this node: use it on any network but loopback.", valueName: "path"))
     var clusterTokenFile: String?
 
+    @Option(help: "Read-only SQLite connections serving reads beside the writer. 0 queues reads behind the writes: only for measuring what the pool buys.")
+    var readConnections: Int = 4
+
     @Flag(help: "Commit every write in its own transaction. Slower; only for measuring what group commit buys.")
     var noGroupCommit = false
 
@@ -61,6 +64,7 @@ struct KVNodeCommand: AsyncParsableCommand {
             throw ValidationError("--id: \(error.description)")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
+        guard (0...64).contains(readConnections) else { throw ValidationError("--read-connections must be from 0 to 64") }
         guard maxValueBytes >= 0 else { throw ValidationError("--max-value-bytes must not be negative") }
         guard !db.isEmpty else { throw ValidationError("--db needs a file path") }
         guard antiEntropyInterval > 0, antiEntropyInterval <= 86_400 else {
@@ -108,6 +112,7 @@ struct KVNodeCommand: AsyncParsableCommand {
         configuration.sync = sync
         configuration.maxValueBytes = maxValueBytes
         configuration.groupCommit = !noGroupCommit
+        configuration.readConnections = readConnections
         configuration.antiEntropyInterval = .milliseconds(Int64(antiEntropyInterval * 1000))
         if let clusterTokenFile {
             configuration.clusterToken = try readToken(clusterTokenFile)

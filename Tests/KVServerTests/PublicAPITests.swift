@@ -213,6 +213,16 @@ struct PublicAPITests {
         }
     }
 
+    @Test func readsQueuedBehindTheWriterGiveTheSameAnswers() async throws {
+        try await withNode(configure: { $0.readConnections = 0 }) { _, client in
+            _ = try await client.put("a", value: [1])
+            _ = try await client.put("b", value: [2])
+            #expect(try await client.get("a")?.value == [1])
+            #expect(try await client.get("missing") == nil)
+            #expect(try await client.list().keys.map(\.key) == ["a", "b"])
+        }
+    }
+
     @Test func dataAndClockSurviveARestart() async throws {
         try await withTemporaryDirectoryForNode { configuration in
             let first = try await ConvergeNode.start(configuration, logger: testLogger)

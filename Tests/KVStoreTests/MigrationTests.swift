@@ -69,7 +69,7 @@ struct MigrationTests {
     func randomBytes() async throws {
         try await withTemporaryDirectoryPath { directory in
             let path = directory + "/junk.db"
-            var generator = SeededGenerator(state: 42)
+            var generator = SeededRandom(seed: 42)
             let junk = (0..<8192).map { _ in UInt8.random(in: 0...255, using: &generator) }
             #expect(FileManager.default.createFile(atPath: path, contents: Data(junk)))
             await #expect(throws: StoreError.notADatabase(path: path)) {
@@ -93,7 +93,7 @@ struct MigrationTests {
             try #require(damaged.count > 4 * pageSize)
             #expect(!FileManager.default.fileExists(atPath: path + "-wal"), "the WAL was checkpointed at close")
             // Keep page 1 (header and schema); every other page becomes noise.
-            var generator = SeededGenerator(state: 7)
+            var generator = SeededRandom(seed: 7)
             for offset in pageSize..<damaged.count {
                 damaged[offset] = UInt8.random(in: 0...255, using: &generator)
             }

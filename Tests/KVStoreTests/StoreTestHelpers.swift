@@ -91,30 +91,6 @@ func remote(_ key: String, _ value: String?, lamport: Int64, origin: NodeID = no
 /// Bytes of a string, for values.
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
-/// Waits until `condition` holds, checking every few milliseconds, for at most `seconds`;
-/// returns whether it held.
-func eventually(within seconds: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(2))
-    }
-    return try await condition()
-}
-
-/// A small deterministic generator (SplitMix64), so a failing test can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Holds the writer inside a transaction until the test releases it, so a test can queue
 /// requests behind it or read while a write transaction is provably open.
 final class WriterGate: Sendable {
@@ -146,5 +122,17 @@ final class WriterGate: Sendable {
 
     func release() {
         semaphore.signal()
+    }
+}
+
+/// Whether `condition` comes true within `seconds`, polled every 2 ms (TestSupport's `poll`).
+func eventually(within seconds: Double = 10, _ condition: () async throws -> Bool) async -> Bool {
+    do {
+        try await poll("condition", timeout: .milliseconds(Int64(seconds * 1000)), interval: .milliseconds(2)) {
+            try await condition() ? nil : "not yet"
+        }
+        return true
+    } catch {
+        return false
     }
 }
