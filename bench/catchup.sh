@@ -12,7 +12,7 @@ ROWS=${ROWS:-200000}
 BASE=${BASE:-18600}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/converge-catchup.XXXXXX")
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+cleanup() { for p in "${pids[@]}"; do { kill -9 "$p"; wait "$p"; } 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 
 swift build -c release --product kvnode >&2

@@ -69,7 +69,8 @@ public struct PeerStatus: Codable, Hashable, Sendable {
     public let lastError: String?
     /// Rows this node has pushed to the peer since it started.
     public let rowsSent: Int64
-    /// Rows this node has pulled from the peer since it started.
+    /// Rows this node has received from the peer since it started, pushed by the peer or
+    /// pulled from it.
     public let rowsReceived: Int64
 
     public init(

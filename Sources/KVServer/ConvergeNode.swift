@@ -61,7 +61,7 @@ public final class ConvergeNode: Sendable {
             store: store, nodeID: nodeID, maxValueBytes: configuration.maxValueBytes,
             metrics: metrics, logger: logger,
             statusReporter: { try await Self.status(of: store, replicator: replicator, metrics: metrics) },
-            peers: PeerEndpoint(store: store, configuration: configuration.replicationConfiguration))
+            peers: PeerEndpoint(store: store, replicator: replicator))
 
         let bound = BoundAddress()
         let app = Application(

@@ -15,9 +15,12 @@ public struct PeerEndpoint: Sendable {
     let clusterToken: String?
     let batchRows: Int
     let batchBytes: Int
+    let replicator: Replicator
 
-    public init(store: KVStore, configuration: ReplicationConfiguration) {
+    public init(store: KVStore, replicator: Replicator) {
+        let configuration = replicator.configuration
         self.store = store
+        self.replicator = replicator
         identity = configuration.identity
         knownPeers = Set(configuration.peers.map(\.id))
         clusterToken = configuration.clusterToken
@@ -64,6 +67,7 @@ public struct PeerEndpoint: Sendable {
         do {
             let result = try await store.applyFeed(
                 from: sender, records: batch.rows.map(\.record), batchFrom: batch.from, batchTo: batch.to)
+            await replicator.noteReceived(from: sender, rows: batch.rows.count)
             return PushReply(pulledSeq: result.mark, applied: result.applied)
         } catch let error as StoreError {
             if let mark = error.feedGapMark { throw PeerRequestError.gap(mark: mark) }

@@ -194,6 +194,10 @@ actor PeerLink {
 
     // MARK: Health
 
+    func noteReceived(_ rows: Int) {
+        health.rowsReceived += rows
+    }
+
     func recordFailure(_ error: any Error) -> Int {
         if health.reachable || health.since == nil {
             health.since = Date()

@@ -139,6 +139,12 @@ public final class Replicator: Sendable {
 
     // MARK: Status
 
+    /// Counts rows a peer pushed to this node (pulls count themselves), for `/status`.
+    func noteReceived(from peer: NodeID, rows: Int) async {
+        guard let link = links.first(where: { $0.peer.id == peer }) else { return }
+        await link.noteReceived(rows)
+    }
+
     /// What `/status` reports for every peer, in configuration order.
     public func peerReports() async throws -> [PeerReport] {
         let state = try await store.feedPosition()

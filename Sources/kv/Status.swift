@@ -10,8 +10,8 @@ struct Status: AsyncParsableCommand {
             Prints the node (id, epoch, Lamport clock, last seq, live keys, whether it is \
             catching up) and one row per peer: PEER, URL, REACHABLE, SINCE (when REACHABLE \
             last changed), PULLED (the peer's seq applied here), PUSHED (this node's seq the \
-            peer acknowledged), TO_PUSH (rows not yet acknowledged), SENT and RECEIVED (rows pushed \
-            to and pulled from the peer since this node started) and LAST_ERROR. --json \
+            peer acknowledged), TO_PUSH (rows not yet acknowledged), SENT (rows pushed to the peer) \
+            and RECEIVED (rows pushed by or pulled from the peer) since this node started and LAST_ERROR. --json \
             prints the node's JSON byte for byte (plus a newline on a terminal).
 
             Examples:

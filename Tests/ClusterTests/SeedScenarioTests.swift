@@ -33,6 +33,10 @@ struct SeedScenarioTests {
             let statusA = try await cluster.client("A").status()
             #expect(statusA.clientWrites == 1)
             #expect(statusA.peers.map(\.rowsSent) == [1, 1])
+            try await poll("B to count the row A pushed to it") {
+                let fromA = try await cluster.client("B").status().peers.first { $0.id == "A" }
+                return (fromA?.rowsReceived ?? 0) >= 1 ? nil : "\(String(describing: fromA))"
+            }
         }
     }
 
