@@ -43,10 +43,14 @@ struct PartitionTests {
             let cluster = network.cluster
             // Silent: requests across the cut hang instead of failing, as over a dead switch.
             network.partition([["A", "B"], ["C"]], with: .silent)
-            let workload = try Workload(cluster: cluster, seed: seed, options: Self.load)
+            let workload = try Workload(cluster: cluster, seed: seed, options: Workload.Options(pause: .milliseconds(50)))
             try await cluster.put("marker/A", "marker-A", on: "A", recordingIn: workload.history)
             try await cluster.put("marker/C", "marker-C", on: "C", recordingIn: workload.history)
-            await workload.finish()
+            // Hold the cut past the peers' 10 s request timeout while the clients write, so the
+            // requests stuck in it time out and are retried, and the held ones arrive after the
+            // heal, late and stale. A bounded sleep: it times the fault, it waits for no state.
+            try await Task.sleep(for: .seconds(12))
+            await workload.stop()
 
             try await cluster.waitForConvergence(["A", "B"])
             try await expectPartitionHeld(cluster, sides: ["A", "B"], ["C"], seed: seed)
@@ -55,9 +59,12 @@ struct PartitionTests {
                 .intersection(writes.filter { $0.node != "C" }.map(\.key))
             #expect(!keysWrittenOnBothSides.isEmpty, "seed \(seed): the two sides wrote conflicting keys")
 
+            let timedOut = try await cluster.client("C").status().peers.filter { $0.lastError?.contains("did not reply in time") ?? false }
+            #expect(!timedOut.isEmpty, "seed \(seed): C's requests into the silent cut timed out")
             network.heal()
             let rows = try await cluster.converge(checking: workload.history, seed: seed)
             expectEveryWriteAcknowledged(workload.history, seed: seed)
+            print("figures: 2–1 split held 12 s: \(workload.history.count) writes acknowledged, \(keysWrittenOnBothSides.count) keys written on both sides; C's requests timed out to \(timedOut.map(\.id))")
             // Every write was acknowledged, so "at or above the greatest acknowledged version, and
             // one of the writes" (the checker) means exactly the greatest: LWW picked the same
             // winner everywhere, whichever side it was written on.

@@ -70,6 +70,9 @@ final class Workload: Sendable {
         var keys = 40
         /// One operation in this many is a delete.
         var deleteOneIn = 5
+        /// With a value, one put in this many goes to a key of its own that nothing else writes,
+        /// so the checker sees every such write, not only the last of a hot key.
+        var freshKeyOneIn: Int? = nil
         /// Operations per client at most.
         var operationsPerClient = Int.max
         /// Pause between one client's operations, so the load leaves the 2-core box room for
@@ -102,8 +105,11 @@ final class Workload: Sendable {
                     var done = 0
                     while done < options.operationsPerClient, !self.stopped.load(ordering: .relaxed) {
                         done += 1
-                        let key = "\(options.keyPrefix)\(String(format: "%03d", Int.random(in: 0..<options.keys, using: &random)))"
+                        var key = "\(options.keyPrefix)\(String(format: "%03d", Int.random(in: 0..<options.keys, using: &random)))"
                         let delete = Int.random(in: 0..<options.deleteOneIn, using: &random) == 0
+                        if !delete, let oneIn = options.freshKeyOneIn, Int.random(in: 0..<oneIn, using: &random) == 0 {
+                            key = "fresh/w\(run).c\(index).\(done)"
+                        }
                         let value = delete ? nil : Array("w\(run).c\(index).\(done)".utf8)
                         var write = AttemptedWrite(key: key, value: value, node: node, outcome: .indeterminate)
                         do {
