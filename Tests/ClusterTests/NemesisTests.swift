@@ -4,24 +4,26 @@ import KVCore
 import Testing
 import TestSupport
 
-/// Issue 4, "Randomized nemesis run" (DESIGN.md §6, scenario 4): concurrent clients send random
-/// puts and deletes to all three nodes while a nemesis kills (-9), restarts and partitions nodes
-/// at random; then everything is healed and restarted, and the checker verifies identical rows
-/// on every node and that no acknowledged write was lost except to a greater version of its key.
-///
-/// Prints its seed; `KV_SEED=<seed>` replays the nemesis's schedule and every client's operations
-/// (how they interleave depends on timing). The short run is part of the suite; the long one runs
-/// only with `KV_NEMESIS_LONG=1` (`KV_NEMESIS_SECONDS` sets its length, 600 by default).
-@Suite("Randomized nemesis", .serialized)
-struct NemesisTests {
-    @Test func shortRun() async throws {
-        try await runNemesis(name: "short", duration: .seconds(20), maxOperations: 20_000, keys: 40)
-    }
+extension FaultInjection {
+    /// Issue 4, "Randomized nemesis run" (DESIGN.md §6, scenario 4): concurrent clients send random
+    /// puts and deletes to all three nodes while a nemesis kills (-9), restarts and partitions nodes
+    /// at random; then everything is healed and restarted, and the checker verifies identical rows
+    /// on every node and that no acknowledged write was lost except to a greater version of its key.
+    ///
+    /// Prints its seed; `KV_SEED=<seed>` replays the nemesis's schedule and every client's operations
+    /// (how they interleave depends on timing). The short run is part of the suite; the long one runs
+    /// only with `KV_NEMESIS_LONG=1` (`KV_NEMESIS_SECONDS` sets its length, 600 by default).
+    @Suite("Randomized nemesis", .serialized)
+    struct NemesisTests {
+        @Test func shortRun() async throws {
+            try await runNemesis(name: "short", duration: .seconds(20), maxOperations: 20_000, keys: 40)
+        }
 
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["KV_NEMESIS_LONG"] == "1", "set KV_NEMESIS_LONG=1"))
-    func longRun() async throws {
-        let seconds = Int(ProcessInfo.processInfo.environment["KV_NEMESIS_SECONDS"] ?? "") ?? 600
-        try await runNemesis(name: "long", duration: .seconds(seconds), maxOperations: 1_000_000, keys: 200)
+        @Test(.enabled(if: ProcessInfo.processInfo.environment["KV_NEMESIS_LONG"] == "1", "set KV_NEMESIS_LONG=1"))
+        func longRun() async throws {
+            let seconds = Int(ProcessInfo.processInfo.environment["KV_NEMESIS_SECONDS"] ?? "") ?? 600
+            try await runNemesis(name: "long", duration: .seconds(seconds), maxOperations: 1_000_000, keys: 200)
+        }
     }
 }
 
