@@ -135,7 +135,11 @@ public final class ConvergeNode: Sendable {
         return NodeStatus(
             id: state.id.rawValue, epoch: state.epoch, lamport: state.lamport, seq: state.lastSeq,
             keys: state.liveKeys, catchingUp: replicator.catchingUp, clientWrites: writes,
-            rowsSentPerWrite: writes > 0 ? Double(sent) / Double(writes) : nil, peers: peers)
+            rowsSentPerWrite: writes > 0 ? Double(sent) / Double(writes) : nil,
+            catchUp: replicator.catchUpProgress.map {
+                CatchUpProgress(rowsDone: $0.rowsDone, rowsToGo: $0.rowsToGo, rowsPerSecond: $0.rowsPerSecond)
+            },
+            peers: peers)
     }
 
     /// Hummingbird and ServiceLifecycle log each request and lifecycle step at info; the node

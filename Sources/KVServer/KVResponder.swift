@@ -74,6 +74,10 @@ struct KVResponder: HTTPResponder {
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: text)))
+        case (.digest, .get):
+            return try await digest(request.uri)
+        case (.watch, .get):
+            return try await watch(request.uri)
         case (.hello, .post), (.push, .post), (.feed, .get):
             return try await servePeer(route, request: &request)
         case (.unknown, _):
@@ -169,7 +173,7 @@ struct KVResponder: HTTPResponder {
         }
     }
 
-    private func json(_ value: some Encodable) throws -> Response {
+    func json(_ value: some Encodable) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(value)
@@ -218,6 +222,8 @@ enum Route: Equatable {
     case status
     case health
     case metrics
+    case digest
+    case watch
     case hello
     case push
     case feed
@@ -229,6 +235,8 @@ enum Route: Equatable {
         case "/status": self = .status
         case "/health": self = .health
         case "/metrics": self = .metrics
+        case "/digest": self = .digest
+        case "/watch": self = .watch
         case PeerProtocol.helloPath: self = .hello
         case PeerProtocol.pushPath: self = .push
         case PeerProtocol.feedPath: self = .feed
@@ -249,6 +257,8 @@ enum Route: Equatable {
         case .status: return "/status"
         case .health: return "/health"
         case .metrics: return "/metrics"
+        case .digest: return "/digest"
+        case .watch: return "/watch"
         case .hello: return PeerProtocol.helloPath
         case .push: return PeerProtocol.pushPath
         case .feed: return PeerProtocol.feedPath
@@ -259,7 +269,7 @@ enum Route: Equatable {
     var allowedMethods: [HTTPRequest.Method] {
         switch self {
         case .key: return [.get, .put, .delete]
-        case .list, .status, .health, .metrics, .feed: return [.get]
+        case .list, .status, .health, .metrics, .feed, .digest, .watch: return [.get]
         case .hello, .push: return [.post]
         case .unknown: return []
         }

@@ -134,7 +134,7 @@ actor PeerLink {
     /// Pulls the peer's feed past our mark until it is exhausted, each batch applied with the
     /// mark in one transaction; fetches the next batch while the current one is applied.
     /// Returns the rows received.
-    func pullAll(progress: @Sendable (Int) -> Void = { _ in }) async throws -> Int {
+    func pullAll(progress: @Sendable (_ rowsDone: Int, _ seqsToGo: Int64) -> Void = { _, _ in }) async throws -> Int {
         if !greeted { try await hello() }
         var mark = try await store.peer(peer.id)?.pulledSeq ?? 0
         var total = 0
@@ -155,7 +155,7 @@ actor PeerLink {
             mark = result.mark
             total += page.batch.rows.count
             health.rowsReceived += page.batch.rows.count
-            if !page.batch.rows.isEmpty { progress(total) }
+            progress(total, max(0, page.lastSeq - page.batch.to))
             guard let next = try await prefetched else { break }
             page = next
         }

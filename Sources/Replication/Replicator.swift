@@ -15,6 +15,12 @@ public final class Replicator: Sendable {
     private let logger: Logger
     private let links: [PeerLink]
     private let catchingUpFlag = Atomic<Bool>(true)
+    private let catchUpState = Mutex(CatchUpState())
+
+    private struct CatchUpState {
+        var started = ContinuousClock.now
+        var perPeer: [NodeID: (done: Int, toGo: Int64)] = [:]
+    }
 
     public init(store: KVStore, configuration: ReplicationConfiguration, logger: Logger) throws {
         self.store = store
@@ -64,9 +70,10 @@ public final class Replicator: Sendable {
     }
 
     private func catchUp() async {
+        catchUpState.withLock { $0 = CatchUpState() }
         await withTaskGroup(of: Void.self) { group in
             for link in links {
-                group.addTask { await self.pull(from: link, reason: "caught up") }
+                group.addTask { await self.pull(from: link, reason: "caught up", tracksCatchUp: true) }
             }
         }
         catchingUpFlag.store(false, ordering: .relaxed)
@@ -86,19 +93,31 @@ public final class Replicator: Sendable {
         }
     }
 
-    private func pull(from link: PeerLink, reason: String) async {
+    /// Rows pulled so far, the seq distance left, and the rate, while the start-up catch-up runs.
+    public var catchUpProgress: (rowsDone: Int64, rowsToGo: Int64, rowsPerSecond: Double)? {
+        guard catchingUp else { return nil }
+        return catchUpState.withLock { state in
+            let done = state.perPeer.values.reduce(0) { $0 + $1.done }
+            let toGo = state.perPeer.values.reduce(Int64(0)) { $0 + $1.toGo }
+            let seconds = (ContinuousClock.now - state.started).seconds
+            return (Int64(done), toGo, seconds > 0 ? Double(done) / seconds : 0)
+        }
+    }
+
+    private func pull(from link: PeerLink, reason: String, tracksCatchUp: Bool = false) async {
         let started = ContinuousClock.now
         let peer = link.peer.id
         let lastReport = Mutex(started)
         do {
-            let rows = try await link.pullAll { [logger] total in
+            let rows = try await link.pullAll { [logger] total, toGo in
+                if tracksCatchUp { self.catchUpState.withLock { $0.perPeer[peer] = (total, toGo) } }
                 let now = ContinuousClock.now
                 let due = lastReport.withLock { last in
                     guard now - last > .seconds(2) else { return false }
                     last = now
                     return true
                 }
-                if due { logger.info("pulling from \(peer): \(total) rows so far") }
+                if due { logger.info("pulling from \(peer): \(total) rows so far, about \(toGo) to go") }
             }
             if rows > 0 {
                 let seconds = (ContinuousClock.now - started).seconds
