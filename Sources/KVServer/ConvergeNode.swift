@@ -61,7 +61,8 @@ public final class ConvergeNode: Sendable {
             store: store, nodeID: nodeID, maxValueBytes: configuration.maxValueBytes,
             metrics: metrics, logger: logger,
             statusReporter: { try await Self.status(of: store, replicator: replicator, metrics: metrics) },
-            peers: PeerEndpoint(store: store, replicator: replicator))
+            peers: PeerEndpoint(store: store, replicator: replicator), replicator: replicator,
+            databasePath: configuration.databasePath)
 
         let bound = BoundAddress()
         let app = Application(
@@ -194,8 +195,7 @@ private final class BoundAddress: Sendable {
 
 extension TimeAmount {
     init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        self = .nanoseconds(duration.inNanoseconds)
     }
 }
 

@@ -24,8 +24,11 @@ struct KVResponder: HTTPResponder {
     let logger: Logger
     let statusReporter: @Sendable () async throws -> NodeStatus
     let peers: PeerEndpoint
+    let replicator: Replicator
+    let databasePath: String
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        let started = ContinuousClock.now
         let path = request.uri.path
         let route = Route(path: path)
         let response: Response
@@ -47,7 +50,9 @@ struct KVResponder: HTTPResponder {
                 ).response()
             }
         }
-        metrics.countRequest(route: route.pattern, method: request.method.rawValue, status: response.status.code)
+        metrics.countRequest(
+            route: route.pattern, method: request.method.rawValue, status: response.status.code,
+            took: ContinuousClock.now - started)
         return response
     }
 
@@ -70,7 +75,10 @@ struct KVResponder: HTTPResponder {
         case (.health, .get):
             return json(raw: #"{"status":"ok"}"#)
         case (.metrics, .get):
-            let text = metrics.render(state: try await store.state())
+            let text = metrics.render(
+                state: try await store.state(), statistics: store.statistics(),
+                peers: try await replicator.peerReports(), catchUp: replicator.catchUpProgress,
+                databasePath: databasePath)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: text)))

@@ -99,7 +99,7 @@ public final class Replicator: Sendable {
         return catchUpState.withLock { state in
             let done = state.perPeer.values.reduce(0) { $0 + $1.done }
             let toGo = state.perPeer.values.reduce(Int64(0)) { $0 + $1.toGo }
-            let seconds = (ContinuousClock.now - state.started).seconds
+            let seconds = (ContinuousClock.now - state.started).inSeconds
             return (Int64(done), toGo, seconds > 0 ? Double(done) / seconds : 0)
         }
     }
@@ -120,7 +120,7 @@ public final class Replicator: Sendable {
                 if due { logger.info("pulling from \(peer): \(total) rows so far, about \(toGo) to go") }
             }
             if rows > 0 {
-                let seconds = (ContinuousClock.now - started).seconds
+                let seconds = (ContinuousClock.now - started).inSeconds
                 logger.info("\(reason) \(rows) rows from \(peer) in \(String(format: "%.2f", seconds)) s")
             }
         } catch is CancellationError {
@@ -195,11 +195,4 @@ public struct PeerReport: Sendable {
     public let lastError: String?
     public let rowsSent: Int
     public let rowsReceived: Int
-}
-
-extension Duration {
-    var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
 }
