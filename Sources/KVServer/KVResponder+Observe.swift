@@ -5,6 +5,7 @@ import HummingbirdCore
 import KVCore
 import KVStore
 import NIOCore
+import Replication
 
 /// `GET /digest` and `GET /watch`: the read-only views an operator uses to compare nodes and to
 /// follow changes (DESIGN.md §4).
@@ -29,16 +30,7 @@ extension KVResponder {
             }
             return try json(DigestBucketReply(bucket: text.lowercased(), rows: rows))
         }
-        let digest = try await store.digest()
-        let buckets = digest.buckets.enumerated().map { index, bucket in
-            DigestReply.Bucket(bucket: Self.bucketName(index), count: bucket.count, hash: RowDigest.hex(bucket.hash))
-        }
-        return try json(DigestReply(buckets: buckets, digest: RowDigest.hex(digest.whole), keys: digest.liveKeys, rows: digest.rows))
-    }
-
-    static func bucketName(_ index: Int) -> String {
-        let digits = String(index, radix: 16)
-        return digits.count == 1 ? "0" + digits : digits
+        return try json(await Replicator.digestReply(of: store))
     }
 
     func watch(_ uri: URI) async throws -> Response {

@@ -86,7 +86,7 @@ struct KVResponder: HTTPResponder {
             return try await digest(request.uri)
         case (.watch, .get):
             return try await watch(request.uri)
-        case (.hello, .post), (.push, .post), (.feed, .get):
+        case (.hello, .post), (.push, .post), (.feed, .get), (.bucket, .get):
             return try await servePeer(route, request: &request)
         case (.unknown, _):
             throw APIError.noSuchRoute(request.uri.path)
@@ -106,6 +106,12 @@ struct KVResponder: HTTPResponder {
         case .push:
             let body = try await request.collectBody(upTo: Self.maxBatchBytes)
             return try json(await peers.push(from: sender, epoch: request.headers[.kvEpoch], body: Array(buffer: body)))
+        case .bucket:
+            let query = try QueryParameters(request.uri.query)
+            let body = try await peers.bucket(for: sender, bucket: query["bucket"])
+            return Response(
+                status: .ok, headers: [.contentType: PeerProtocol.batchContentType],
+                body: .init(byteBuffer: ByteBuffer(bytes: body)))
         default:
             let query = try QueryParameters(request.uri.query)
             let feed = try await peers.feed(for: sender, after: query["after"], limit: query["limit"])
@@ -235,6 +241,7 @@ enum Route: Equatable {
     case hello
     case push
     case feed
+    case bucket
     case unknown
 
     init(path: String) {
@@ -248,6 +255,7 @@ enum Route: Equatable {
         case PeerProtocol.helloPath: self = .hello
         case PeerProtocol.pushPath: self = .push
         case PeerProtocol.feedPath: self = .feed
+        case PeerProtocol.bucketPath: self = .bucket
         default:
             if path.hasPrefix("/kv/") {
                 self = .key(path.dropFirst(4))
@@ -270,6 +278,7 @@ enum Route: Equatable {
         case .hello: return PeerProtocol.helloPath
         case .push: return PeerProtocol.pushPath
         case .feed: return PeerProtocol.feedPath
+        case .bucket: return PeerProtocol.bucketPath
         case .unknown: return "unknown"
         }
     }
@@ -277,7 +286,7 @@ enum Route: Equatable {
     var allowedMethods: [HTTPRequest.Method] {
         switch self {
         case .key: return [.get, .put, .delete]
-        case .list, .status, .health, .metrics, .feed, .digest, .watch: return [.get]
+        case .list, .status, .health, .metrics, .feed, .digest, .watch, .bucket: return [.get]
         case .hello, .push: return [.post]
         case .unknown: return []
         }

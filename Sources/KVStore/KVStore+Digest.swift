@@ -1,4 +1,4 @@
-import KVCore
+public import KVCore
 import SQLite
 
 /// The digest of a node's data: 256 bucket hashes and a hash over them (`KVCore.RowDigest`).
@@ -75,5 +75,23 @@ extension KVStore {
         return DigestRow(
             key: row.text(at: 0), lamport: row.int64(at: 2), origin: row.text(at: 3), deleted: deleted,
             valueHash: RowDigest.valueHash(deleted ? nil : row.blob(at: 1)))
+    }
+}
+
+extension KVStore {
+    /// Every row of one digest bucket with its value, for repairing a peer whose digest differs.
+    public func records(inBucket bucket: Int) async throws -> [Record] {
+        try readers.read { connection in
+            var records: [Record] = []
+            try connection.withStatement("SELECT key, value, lamport, origin, deleted FROM kv ORDER BY key") { row in
+                while try row.step() {
+                    let key = row.text(at: 0)
+                    guard RowDigest.bucket(ofKey: key) == bucket, let origin = try? NodeID(row.text(at: 3)) else { continue }
+                    let value: [UInt8]? = row.int64(at: 4) != 0 ? nil : row.blob(at: 1)
+                    records.append(Record(key: key, value: value, version: Version(lamport: row.int64(at: 2), origin: origin)))
+                }
+            }
+            return records
+        }
     }
 }

@@ -90,6 +90,7 @@ public final class Replicator: Sendable {
             for link in links where !Task.isCancelled {
                 await pull(from: link, reason: "anti-entropy repaired")
             }
+            await repairFromDigests()
         }
     }
 
@@ -102,6 +103,37 @@ public final class Replicator: Sendable {
             let seconds = (ContinuousClock.now - state.started).inSeconds
             return (Int64(done), toGo, seconds > 0 ? Double(done) / seconds : 0)
         }
+    }
+
+    /// The digest half of anti-entropy: one digest of this node per round, compared with each
+    /// peer's (see `PeerLink.repairFromDigest`).
+    private func repairFromDigests() async {
+        guard !links.isEmpty, !Task.isCancelled else { return }
+        do {
+            let own = try await Self.digestReply(of: store)
+            for link in links where !Task.isCancelled {
+                do {
+                    _ = try await link.repairFromDigest(own: own)
+                } catch is CancellationError {
+                    return
+                } catch {
+                    _ = await link.recordFailure(error)
+                }
+            }
+        } catch {
+            logger.warning("digest repair skipped: cannot read this node's digest: \(error)")
+        }
+    }
+
+    /// This node's digest in its wire form, as `GET /digest` serves it.
+    public static func digestReply(of store: KVStore) async throws -> DigestReply {
+        let digest = try await store.digest()
+        let buckets = digest.buckets.enumerated().map { index, bucket in
+            let digits = String(index, radix: 16)
+            return DigestReply.Bucket(
+                bucket: digits.count == 1 ? "0" + digits : digits, count: bucket.count, hash: RowDigest.hex(bucket.hash))
+        }
+        return DigestReply(buckets: buckets, digest: RowDigest.hex(digest.whole), keys: digest.liveKeys, rows: digest.rows)
     }
 
     private func pull(from link: PeerLink, reason: String, tracksCatchUp: Bool = false) async {
