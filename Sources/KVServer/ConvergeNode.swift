@@ -129,7 +129,8 @@ public final class ConvergeNode: Sendable {
                 id: peer.id.rawValue, url: peer.url, reachable: peer.reachable,
                 since: peer.since.map { $0.formatted(.iso8601) },
                 pulledSeq: peer.pulledSeq, pushedSeq: peer.pushedSeq, toPush: peer.toPush,
-                lastError: peer.lastError, rowsSent: Int64(peer.rowsSent), rowsReceived: Int64(peer.rowsReceived))
+                lastError: peer.lastError, rowsSent: Int64(peer.rowsSent), rowsReceived: Int64(peer.rowsReceived),
+                rowsRefused: Int64(peer.rowsRefused))
         }
         let writes = metrics.clientWrites
         let sent = peers.reduce(0) { $0 + $1.rowsSent }

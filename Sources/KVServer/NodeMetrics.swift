@@ -70,6 +70,7 @@ final class NodeMetrics: Sendable {
             gauge("kv_peer_reachable", "1 when the last exchange with the peer succeeded", peer.reachable ? 1 : 0, labels: labels)
             gauge("kv_peer_rows_sent", "Rows pushed to the peer since start", Double(peer.rowsSent), labels: labels)
             gauge("kv_peer_rows_received", "Rows received from the peer (pushed or pulled) since start", Double(peer.rowsReceived), labels: labels)
+            gauge("kv_peer_rows_refused", "Rows from the peer refused for a lamport beyond the accepted range", Double(peer.rowsRefused), labels: labels)
             gauge("kv_peer_rows_to_push", "Replication lag: rows of this node's feed the peer has not acknowledged", Double(peer.toPush), labels: labels)
             gauge("kv_peer_pulled_seq", "The peer's seq up to which this node applied its feed", Double(peer.pulledSeq), labels: labels)
         }

@@ -20,6 +20,8 @@ public struct PeerApplyResult: Sendable, Equatable {
     public let mark: Int64
     /// Rows of the batch that won and were stored.
     public let applied: Int
+    /// Rows refused for an absurd lamport (`LamportClock.accepts`); the mark moved past them.
+    public var refused: [Record] = []
 }
 
 /// Where this node's own feed stands: cheap to read (no count of keys).
@@ -78,7 +80,7 @@ extension KVStore {
             try connection.run(
                 "UPDATE peers SET pulled_seq = ?, last_contact = \(SQLText.now) WHERE id = ?",
                 [.integer(newMark), .text(peer.rawValue)])
-            return PeerApplyResult(mark: newMark, applied: result.applied)
+            return PeerApplyResult(mark: newMark, applied: result.applied, refused: result.refused)
         }
     }
 

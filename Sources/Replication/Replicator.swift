@@ -191,9 +191,10 @@ public final class Replicator: Sendable {
     // MARK: Status
 
     /// Counts rows a peer pushed to this node (pulls count themselves), for `/status`.
-    func noteReceived(from peer: NodeID, rows: Int) async {
+    func noteReceived(from peer: NodeID, rows: Int, refused: [Record]) async {
         guard let link = links.first(where: { $0.peer.id == peer }) else { return }
         await link.noteReceived(rows)
+        await link.noteRefused(refused)
     }
 
     /// What `/status` reports for every peer, in configuration order.
@@ -209,7 +210,8 @@ public final class Replicator: Sendable {
                 PeerReport(
                     id: link.peer.id, url: link.peer.url, reachable: health.reachable, since: health.since,
                     pulledSeq: marks?.pulledSeq ?? 0, pushedSeq: pushed, toPush: max(0, state.lastSeq - pushed),
-                    lastError: health.lastError, rowsSent: health.rowsSent, rowsReceived: health.rowsReceived))
+                    lastError: health.lastError, rowsSent: health.rowsSent, rowsReceived: health.rowsReceived,
+                    rowsRefused: health.rowsRefused))
         }
         return reports
     }
@@ -227,4 +229,5 @@ public struct PeerReport: Sendable {
     public let lastError: String?
     public let rowsSent: Int
     public let rowsReceived: Int
+    public let rowsRefused: Int
 }
