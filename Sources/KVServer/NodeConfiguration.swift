@@ -30,6 +30,9 @@ public struct NodeConfiguration: Sendable {
     /// The secret internal requests must carry; `nil` (default) leaves `/internal/` open to any
     /// listed peer id, fit only for loopback and trusted networks.
     public var clusterToken: String?
+    /// A quota on the database file in bytes; nil (default) for none. Past it, writes answer 507
+    /// and reads go on.
+    public var maxDatabaseBytes: Int?
     /// How often every peer's feed is pulled past the mark. Default 10 s.
     public var antiEntropyInterval: Duration = .seconds(10)
 
@@ -42,6 +45,7 @@ public struct NodeConfiguration: Sendable {
         var configuration = StoreConfiguration(path: databasePath, nodeID: id, sync: sync)
         configuration.groupCommit = groupCommit
         configuration.readConnections = readConnections
+        configuration.maxDatabaseBytes = maxDatabaseBytes
         return configuration
     }
 

@@ -54,6 +54,9 @@ struct KVNodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A file holding the cluster's shared secret; every node must be given the same. Without it, any process that knows a peer id can replicate into this node: use it on any network but loopback.", valueName: "path"))
     var clusterTokenFile: String?
 
+    @Option(help: ArgumentHelp("A quota on the database file, in bytes. Past it, writes fail with 507 and reads go on, as on a full disk.", valueName: "bytes"))
+    var maxDbBytes: Int?
+
     @Option(help: "Read-only SQLite connections serving reads beside the writer. 0 queues reads behind the writes: only for measuring what the pool buys.")
     var readConnections: Int = 4
 
@@ -117,6 +120,7 @@ struct KVNodeCommand: AsyncParsableCommand {
         configuration.maxValueBytes = maxValueBytes
         configuration.groupCommit = !noGroupCommit
         configuration.readConnections = readConnections
+        configuration.maxDatabaseBytes = maxDbBytes
         configuration.antiEntropyInterval = .milliseconds(Int64(antiEntropyInterval * 1000))
         if let clusterTokenFile {
             configuration.clusterToken = try readToken(clusterTokenFile)
