@@ -203,7 +203,9 @@ public enum HeaderName {
     public static let origin = "KV-Origin"
 }
 
-/// `GET /digest`: the node's data summarised as 256 bucket hashes (`RowDigest`).
+/// `GET /digest`: the node's data summarised as 256 bucket hashes (`RowDigest`). Buckets hash
+/// the live rows only: a tombstone and no row at all mean the same data (a purged tombstone
+/// leaves no trace), so they must not make two nodes look different.
 public struct DigestReply: Codable, Hashable, Sendable {
     public struct Bucket: Codable, Hashable, Sendable {
         /// Two lowercase hex digits, "00" to "ff".

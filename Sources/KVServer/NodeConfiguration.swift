@@ -33,6 +33,8 @@ public struct NodeConfiguration: Sendable {
     /// A quota on the database file in bytes; nil (default) for none. Past it, writes answer 507
     /// and reads go on.
     public var maxDatabaseBytes: Int?
+    /// How long acknowledged tombstones are kept before they are purged. Default 24 h.
+    public var tombstoneGrace: Duration = .seconds(86_400)
     /// How often every peer's feed is pulled past the mark. Default 10 s.
     public var antiEntropyInterval: Duration = .seconds(10)
 
@@ -53,6 +55,7 @@ public struct NodeConfiguration: Sendable {
         var configuration = ReplicationConfiguration(identity: id, peers: peers)
         configuration.clusterToken = clusterToken
         configuration.antiEntropyInterval = antiEntropyInterval
+        configuration.tombstoneGrace = tombstoneGrace
         return configuration
     }
 }

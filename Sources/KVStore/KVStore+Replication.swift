@@ -159,3 +159,20 @@ extension StoreError {
         return nil
     }
 }
+
+extension KVStore {
+    /// Deletes the tombstones that every peer has acknowledged (`seq <= ackedThrough`) and that
+    /// this node stored more than `grace` ago (DESIGN.md §2), in one transaction; returns how
+    /// many. A key whose tombstone is purged reads as absent, which is what it was.
+    public func purgeTombstones(ackedThrough: Int64, olderThan grace: Duration) async throws -> Int {
+        let seconds = max(0, grace.inSeconds)
+        return try await writer.submit { session in
+            try session.connection.run(
+                """
+                DELETE FROM kv WHERE deleted = 1 AND seq <= ?
+                AND updated_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-\(seconds) seconds')
+                """,
+                [.integer(ackedThrough)])
+        }
+    }
+}

@@ -226,7 +226,14 @@ actor PeerLink {
                 throw ReplicationError.refused(peer: peer.id.rawValue, status: rows.status, detail: Self.detail(of: rows))
             }
             let batch = try FeedCodec.decode(rows.body)
-            let result = try await store.apply(batch.rows.map(\.record))
+            // A tombstone for a key this node does not hold at all changes nothing, and taking
+            // it would bring back a tombstone this node already purged.
+            var records: [Record] = []
+            for row in batch.rows {
+                if row.record.isTombstone, try await store.get(key: row.record.key) == nil { continue }
+                records.append(row.record)
+            }
+            let result = try await store.apply(records)
             applied += result.applied
             noteRefused(result.refused)
             health.rowsReceived += batch.rows.count

@@ -91,6 +91,7 @@ public final class Replicator: Sendable {
                 await pull(from: link, reason: "anti-entropy repaired")
             }
             await repairFromDigests()
+            await purgeTombstones()
         }
     }
 
@@ -102,6 +103,28 @@ public final class Replicator: Sendable {
             let toGo = state.perPeer.values.reduce(Int64(0)) { $0 + $1.toGo }
             let seconds = (ContinuousClock.now - state.started).inSeconds
             return (Int64(done), toGo, seconds > 0 ? Double(done) / seconds : 0)
+        }
+    }
+
+    /// Purges the tombstones every configured peer has acknowledged and that are older than the
+    /// grace. A peer never heard from (mark 0) holds every purge back, by construction: no
+    /// deleted key can come back from a node that has not seen its delete.
+    private func purgeTombstones() async {
+        do {
+            let reports = try await peerReports()
+            let safe: Int64
+            if let lowest = reports.map(\.pushedSeq).min() {
+                safe = lowest
+            } else {
+                safe = try await store.feedPosition().lastSeq
+            }
+            guard safe > 0 else { return }
+            let purged = try await store.purgeTombstones(ackedThrough: safe, olderThan: configuration.tombstoneGrace)
+            if purged > 0 {
+                logger.info("purged \(purged) tombstones that every peer acknowledged (through seq \(safe)) and that are older than the grace")
+            }
+        } catch {
+            logger.warning("tombstone purge skipped: \(error)")
         }
     }
 

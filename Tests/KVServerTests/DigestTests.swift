@@ -28,7 +28,7 @@ struct DigestTests {
                 #expect(a == b)
                 #expect(a.buckets.count == 256 && a.buckets.first?.bucket == "00" && a.buckets.last?.bucket == "ff")
                 #expect(a.rows == 50 && a.keys == 50 - 8)
-                #expect(a.buckets.reduce(0) { $0 + $1.count } == 50)
+                #expect(a.buckets.reduce(0) { $0 + $1.count } == 42, "buckets hash live rows; tombstones stay out")
 
                 // One newer version of one key on B: exactly its bucket differs, and narrowing
                 // to that bucket names the key.
