@@ -1,6 +1,7 @@
 public import KVStore
 public import Logging
 import Hummingbird
+import HummingbirdCore
 import NIOCore
 import ServiceLifecycle
 import UnixSignals
@@ -70,7 +71,8 @@ public final class ConvergeNode: Sendable {
             server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
-                serverName: nil, reuseAddress: true),
+                serverName: nil, backlog: 1024, reuseAddress: true,
+                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 bound.resolve(.success("http://\(configuration.host):\(port)"))

@@ -25,8 +25,12 @@ public struct NodeConfiguration: Sendable {
     public var groupCommit: Bool = true
     /// Read-only connections serving reads beside the writer. Default 4.
     public var readConnections: Int = 4
-    /// Close a client connection idle this long. Default 120 s.
-    public var idleTimeout: Duration = .seconds(120)
+    /// Close a connection on which nothing arrived for this long, in the middle of a request
+    /// too (a body that never finishes). Default 60 s.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Open connections at most; beyond it, new ones wait in the kernel's backlog until one
+    /// closes. Default 4 096.
+    public var maxConnections: Int = 4_096
     /// The secret internal requests must carry; `nil` (default) leaves `/internal/` open to any
     /// listed peer id, fit only for loopback and trusted networks.
     public var clusterToken: String?
