@@ -36,7 +36,7 @@ struct APIError: Error, Sendable {
     static func noSuchRoute(_ path: String) -> APIError {
         APIError(
             status: .notFound, code: "no_such_route",
-            detail: "no route \(path); the API serves /kv, /kv/{key}, /status, /health and /metrics")
+            detail: "no route \(path); the API serves /kv, /kv/{key}, /status, /health, /metrics, /digest and /watch")
     }
 
     static func methodNotAllowed(_ method: HTTPRequest.Method, path: String, allowed: [HTTPRequest.Method]) -> APIError {
@@ -65,6 +65,9 @@ struct APIError: Error, Sendable {
             case .gap: return APIError(status: .conflict, code: "feed_gap", detail: error.description)
             }
         case let error as StoreError:
+            if case .diskFull = error {
+                return APIError(status: .init(code: 507, reasonPhrase: "Insufficient Storage"), code: "insufficient_storage", detail: error.description)
+            }
             return APIError(status: .serviceUnavailable, code: "storage_error", detail: error.description)
         default:
             return nil

@@ -1,6 +1,7 @@
 public import KVStore
 public import Logging
 import Hummingbird
+import HummingbirdCore
 import NIOCore
 import ServiceLifecycle
 import UnixSignals
@@ -61,7 +62,8 @@ public final class ConvergeNode: Sendable {
             store: store, nodeID: nodeID, maxValueBytes: configuration.maxValueBytes,
             metrics: metrics, logger: logger,
             statusReporter: { try await Self.status(of: store, replicator: replicator, metrics: metrics) },
-            peers: PeerEndpoint(store: store, replicator: replicator))
+            peers: PeerEndpoint(store: store, replicator: replicator), replicator: replicator,
+            databasePath: configuration.databasePath)
 
         let bound = BoundAddress()
         let app = Application(
@@ -69,7 +71,8 @@ public final class ConvergeNode: Sendable {
             server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
-                serverName: nil, reuseAddress: true),
+                serverName: nil, backlog: 1024, reuseAddress: true,
+                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 bound.resolve(.success("http://\(configuration.host):\(port)"))
@@ -128,14 +131,19 @@ public final class ConvergeNode: Sendable {
                 id: peer.id.rawValue, url: peer.url, reachable: peer.reachable,
                 since: peer.since.map { $0.formatted(.iso8601) },
                 pulledSeq: peer.pulledSeq, pushedSeq: peer.pushedSeq, toPush: peer.toPush,
-                lastError: peer.lastError, rowsSent: Int64(peer.rowsSent), rowsReceived: Int64(peer.rowsReceived))
+                lastError: peer.lastError, rowsSent: Int64(peer.rowsSent), rowsReceived: Int64(peer.rowsReceived),
+                rowsRefused: Int64(peer.rowsRefused))
         }
         let writes = metrics.clientWrites
         let sent = peers.reduce(0) { $0 + $1.rowsSent }
         return NodeStatus(
             id: state.id.rawValue, epoch: state.epoch, lamport: state.lamport, seq: state.lastSeq,
             keys: state.liveKeys, catchingUp: replicator.catchingUp, clientWrites: writes,
-            rowsSentPerWrite: writes > 0 ? Double(sent) / Double(writes) : nil, peers: peers)
+            rowsSentPerWrite: writes > 0 ? Double(sent) / Double(writes) : nil,
+            catchUp: replicator.catchUpProgress.map {
+                CatchUpProgress(rowsDone: $0.rowsDone, rowsToGo: $0.rowsToGo, rowsPerSecond: $0.rowsPerSecond)
+            },
+            peers: peers)
     }
 
     /// Hummingbird and ServiceLifecycle log each request and lifecycle step at info; the node
@@ -190,8 +198,7 @@ private final class BoundAddress: Sendable {
 
 extension TimeAmount {
     init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        self = .nanoseconds(duration.inNanoseconds)
     }
 }
 

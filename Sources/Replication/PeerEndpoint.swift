@@ -67,7 +67,7 @@ public struct PeerEndpoint: Sendable {
         do {
             let result = try await store.applyFeed(
                 from: sender, records: batch.rows.map(\.record), batchFrom: batch.from, batchTo: batch.to)
-            await replicator.noteReceived(from: sender, rows: batch.rows.count)
+            await replicator.noteReceived(from: sender, rows: batch.rows.count, refused: result.refused)
             return PushReply(pulledSeq: result.mark, applied: result.applied)
         } catch let error as StoreError {
             if let mark = error.feedGapMark { throw PeerRequestError.gap(mark: mark) }
@@ -88,6 +88,16 @@ public struct PeerEndpoint: Sendable {
         let page = try await store.feed(after: after, maxRows: rows, maxBytes: batchBytes)
         let body = FeedCodec.encode(FeedBatch(from: after, to: max(after, page.to), rows: page.rows))
         return (body, page.epoch, page.lastSeq)
+    }
+
+    /// Every row of digest bucket `bucket` (two hex digits), encoded as a feed batch.
+    public func bucket(for sender: NodeID, bucket text: String?) async throws -> [UInt8] {
+        guard let text, text.utf8.count == 2, text.allSatisfy(\.isHexDigit), let bucket = Int(text, radix: 16) else {
+            throw PeerRequestError.malformed("bucket must be two hex digits, 00 to ff")
+        }
+        let records = try await store.records(inBucket: bucket)
+        let rows = records.enumerated().map { StoredRecord(record: $1, seq: Int64($0 + 1)) }
+        return FeedCodec.encode(FeedBatch(from: 0, to: Int64(rows.count), rows: rows))
     }
 
     private func requireGreeted(_ sender: NodeID, epoch: String?) async throws {

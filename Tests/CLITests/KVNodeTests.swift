@@ -42,6 +42,20 @@ struct KVNodeTests {
         }
     }
 
+    @Test func aReadOnlyDirectoryStopsStartUpWithOneLine() async throws {
+        try await withTemporaryDirectory { directory in
+            let locked = directory.appendingPathComponent("locked")
+            try FileManager.default.createDirectory(at: locked, withIntermediateDirectories: false)
+            // chattr +i makes the directory unwritable even for root, who ignores permission bits.
+            let lock = try await runCommand(URL(fileURLWithPath: "/usr/bin/chattr"), ["+i", locked.path])
+            try #require(lock.status == 0, "chattr +i failed: \(lock.stderr)")
+            defer { _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/chattr"), arguments: ["-i", locked.path]).waitUntilExit() }
+            let result = try await kvnode(["--id", "A", "--db", locked.appendingPathComponent("A.db").path, "--port", "0"])
+            expectOneLine(result, status: 1, containing: "cannot")
+            #expect(!FileManager.default.fileExists(atPath: locked.appendingPathComponent("A.db").path))
+        }
+    }
+
     @Test func aFileThatIsNotADatabaseIsRefusedAndLeftAlone() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("A.db").path
@@ -74,6 +88,23 @@ struct KVNodeTests {
             let result = try await kvnode(["--id", "B", "--db", directory.appendingPathComponent("B.db").path, "--port", port])
             #expect(result.status == 1)
             #expect(result.stderr.contains("cannot start: cannot listen on 127.0.0.1:\(port)"), "\(result.stderr)")
+        }
+    }
+
+    @Test func jsonLogsAreOneObjectPerLine() async throws {
+        try await withTemporaryDirectory { directory in
+            let node = try await NodeProcess.start(
+                ["--id", "A", "--db", directory.appendingPathComponent("A.db").path, "--port", "0", "--log-format", "json"],
+                logFile: directory.appendingPathComponent("A.log"))
+            #expect(node.stop() == 0)
+            let lines = node.log().split(separator: "\n")
+            #expect(lines.count >= 3)
+            for line in lines {
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                #expect(object?["node"] as? String == "A", "\(line)")
+                #expect(object?["message"] is String && object?["level"] is String && object?["time"] is String)
+            }
+            #expect(lines.contains { $0.contains("listening on http://127.0.0.1:") })
         }
     }
 
