@@ -164,12 +164,16 @@ private func killWhenPartlyThere(
 
 /// Checks the all-or-nothing promise on `node`'s file after a kill: it holds exactly A's bulk
 /// rows 1…mark, where mark is its `pulled_seq` for A (a batch and its mark commit together).
-/// Returns the mark.
+/// One statement reads both, so a node still running (the receiver, when the sender was killed)
+/// is seen in one snapshot. Returns the mark.
 private func expectFeedPrefix(on node: String, total: Int, cluster: LocalCluster) async throws -> Int64 {
-    let mark = Int64(try await cluster.query(node, "SELECT pulled_seq FROM peers WHERE id = 'A'").first?.first ?? "") ?? -1
-    let summary = try await cluster.query(node, "SELECT count(*), coalesce(max(key), '') FROM kv WHERE key LIKE 'bulk/%'").first ?? []
-    let count = Int64(summary.first ?? "") ?? -1
-    let last = summary.count > 1 ? summary[1] : ""
+    let fields = try await cluster.query(node, """
+        SELECT (SELECT pulled_seq FROM peers WHERE id = 'A'), count(*), coalesce(max(key), '')
+        FROM kv WHERE key LIKE 'bulk/%'
+        """).first ?? []
+    let mark = Int64(fields.first ?? "") ?? -1
+    let count = fields.count > 1 ? Int64(fields[1]) ?? -1 : -1
+    let last = fields.count > 2 ? fields[2] : ""
     #expect(mark > 0 && mark < Int64(total), "\(node)'s mark \(mark) is part-way")
     #expect(count == mark, "\(node) holds \(count) bulk rows with its mark at \(mark)")
     #expect(last == String(format: "bulk/%07d", mark), "\(node)'s last bulk row \(last) is row \(mark)")
