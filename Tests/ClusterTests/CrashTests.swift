@@ -63,8 +63,15 @@ extension FaultInjection {
                     let keys = try await cluster.client("C").status().keys
                     return keys == total ? nil : "\(keys) keys"
                 }
-                let restartLog = cluster.log("C")
-                #expect(restartLog.contains("caught up \(total - Int(mark)) rows from A"), "C pulled exactly the rows past its mark \(mark): \(restartLog.suffix(600))")
+                // The log line comes after the last batch is applied, so after the count above.
+                var caughtUp = ""
+                try await poll("C to log its catch-up from A") {
+                    let log = cluster.log("C")
+                    guard let range = log.range(of: #"caught up [0-9]+ rows from A"#, options: .regularExpression) else { return "no line yet" }
+                    caughtUp = String(log[range])
+                    return nil
+                }
+                #expect(caughtUp == "caught up \(total - Int(mark)) rows from A", "C pulled exactly the rows past its mark \(mark)")
 
                 network.heal()
                 try await cluster.start()
