@@ -105,6 +105,21 @@ final class LocalCluster: @unchecked Sendable {
         return converged
     }
 
+    /// Polls until every running node has finished its start-up catch-up and reaches all its
+    /// peers. A test that counts which way a row travelled (pushed or pulled) waits for this
+    /// first: a node whose catch-up runs late would otherwise pull a row its peer meant to push.
+    func waitUntilConnected(_ only: [String]? = nil, timeout: Duration = .seconds(30)) async throws {
+        try await poll("nodes to finish catching up and reach their peers", timeout: timeout) {
+            for name in only ?? self.names {
+                let status = try await self.client(name).status()
+                if status.catchingUp || !status.peers.allSatisfy(\.reachable) {
+                    return "\(name): catching up \(status.catchingUp), peers \(status.peers.map { "\($0.id) \($0.reachable)" })"
+                }
+            }
+            return nil
+        }
+    }
+
     /// Polls `node` until `key` reads as `value`.
     func waitForValue(_ key: String, _ value: String, on node: String, timeout: Duration = .seconds(30)) async throws {
         try await poll("\(key)=\(value) on \(node)", timeout: timeout) {

@@ -10,6 +10,8 @@ import TestSupport
 struct SeedScenarioTests {
     @Test func putOnAGetOnBStatusOnC() async throws {
         try await withCluster { cluster in
+            // The test counts pushes: C's start-up pull must be over before x exists.
+            try await cluster.waitUntilConnected()
             let written = try await cluster.client("A").put("x", value: Array("1".utf8))
             try await cluster.waitForValue("x", "1", on: "B")
             let stored = try #require(try await cluster.client("B").get("x"))
