@@ -14,6 +14,9 @@ final class LocalCluster: @unchecked Sendable {
     private(set) var urls: [String: String] = [:]
     private var clients: [String: KVClient] = [:]
     let extraArguments: [String]
+    /// Where a node reaches a peer when not at the peer's own URL: `routes[X][Y]` is the URL node
+    /// X is given for peer Y (a `FaultProxy` in `PartitionedCluster`). Set before the nodes start.
+    var routes: [String: [String: String]] = [:]
 
     init(directory: URL, names: [String] = ["A", "B", "C"], extraArguments: [String] = []) throws {
         self.directory = directory
@@ -30,7 +33,7 @@ final class LocalCluster: @unchecked Sendable {
         let port = String(urls[name]!.split(separator: ":").last!)  // set in init for every name
         var arguments = ["--id", name, "--port", port, "--db", databasePath(name), "--log-level", "info"]
         for peer in names where peer != name {
-            arguments += ["--peer", "\(peer)=\(urls[peer]!)"]
+            arguments += ["--peer", "\(peer)=\(routes[name]?[peer] ?? urls[peer]!)"]
         }
         return arguments + extraArguments
     }
@@ -68,16 +71,22 @@ final class LocalCluster: @unchecked Sendable {
 
     /// Every row of a node's `kv` table, read with the `sqlite3` shell as an operator would.
     func rows(_ name: String) async throws -> [StoredRow] {
-        let result = try await runCommand(
-            URL(fileURLWithPath: "/usr/bin/sqlite3"),
-            ["-readonly", "-separator", "\u{1F}", "-newline", "\u{1E}", databasePath(name),
-             "SELECT key, hex(value), lamport, origin, deleted FROM kv ORDER BY key"])
-        guard result.status == 0 else { throw HarnessError("sqlite3 on \(name): \(result.stderr)") }
-        return result.stdoutText.split(separator: "\u{1E}").map { line in
-            let fields = line.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
-            return StoredRow(
+        try await query(name, "SELECT key, hex(value), lamport, origin, deleted FROM kv ORDER BY key").map { fields in
+            StoredRow(
                 key: fields[0], valueHex: fields[1], lamport: Int64(fields[2]) ?? -1, origin: fields[3],
                 deleted: fields[4] == "1")
+        }
+    }
+
+    /// The rows `sql` selects from a node's file, read-only with the `sqlite3` shell (which also
+    /// reads the file of a killed node, recovering its WAL as a restart would), as text fields.
+    func query(_ name: String, _ sql: String) async throws -> [[String]] {
+        let result = try await runCommand(
+            URL(fileURLWithPath: "/usr/bin/sqlite3"),
+            ["-readonly", "-separator", "\u{1F}", "-newline", "\u{1E}", databasePath(name), sql])
+        guard result.status == 0 else { throw HarnessError("sqlite3 on \(name): \(result.stderr)") }
+        return result.stdoutText.split(separator: "\u{1E}").map { line in
+            line.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
         }
     }
 

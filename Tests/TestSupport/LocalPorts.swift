@@ -34,42 +34,9 @@ public final class LocalListener: @unchecked Sendable {
     }
 
     fileprivate init(listen: Bool) throws {
-        #if canImport(Glibc)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-            let fd = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard fd >= 0 else { throw LocalSocketError(call: "socket", code: errno) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        guard bound == 0 else {
-            let code = errno
-            _ = systemClose(fd)
-            throw LocalSocketError(call: "bind", code: code)
-        }
-        if listen {
-            guard systemListen(fd, 16) == 0 else {
-                let code = errno
-                _ = systemClose(fd)
-                throw LocalSocketError(call: "listen", code: code)
-            }
-        }
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else {
-            let code = errno
-            _ = systemClose(fd)
-            throw LocalSocketError(call: "getsockname", code: code)
-        }
-        self.port = Int(UInt16(bigEndian: address.sin_port))
-        self.descriptor = fd
+        let socket = try openLoopbackSocket(backlog: listen ? 16 : nil)
+        self.port = socket.port
+        self.descriptor = socket.descriptor
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -84,10 +51,51 @@ public final class LocalListener: @unchecked Sendable {
     deinit { close() }
 }
 
+/// A TCP socket bound to 127.0.0.1 on a kernel-chosen port, listening with `backlog` when one
+/// is given: the one place tests open a loopback socket (`LocalListener`, `unusedLocalPort`,
+/// `FaultProxy`). The caller owns the descriptor.
+func openLoopbackSocket(backlog: Int32?) throws -> (descriptor: Int32, port: Int) {
+    #if canImport(Glibc)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+    #endif
+    guard fd >= 0 else { throw LocalSocketError(call: "socket", code: errno) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    guard bound == 0 else {
+        let code = errno
+        _ = systemClose(fd)
+        throw LocalSocketError(call: "bind", code: code)
+    }
+    if let backlog {
+        guard systemListen(fd, backlog) == 0 else {
+            let code = errno
+            _ = systemClose(fd)
+            throw LocalSocketError(call: "listen", code: code)
+        }
+    }
+    let named = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    guard named == 0 else {
+        let code = errno
+        _ = systemClose(fd)
+        throw LocalSocketError(call: "getsockname", code: code)
+    }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
+}
+
 #if canImport(Glibc)
-    private let systemClose = Glibc.close
+    let systemClose = Glibc.close
     private let systemListen = Glibc.listen
 #else
-    private let systemClose = Darwin.close
+    let systemClose = Darwin.close
     private let systemListen = Darwin.listen
 #endif
