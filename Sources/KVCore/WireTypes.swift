@@ -131,11 +131,14 @@ public struct NodeStatus: Codable, Hashable, Sendable {
     /// Rows pushed to all peers per client write accepted here, since start; null before the
     /// first write. Each node forwards what it learns, so up to N−1 per write and peer.
     public let rowsSentPerWrite: Double?
+    /// Progress of the catch-up while `catching_up` is true; null otherwise.
+    public let catchUp: CatchUpProgress?
     public let peers: [PeerStatus]
 
     public init(
         id: String, epoch: String, lamport: Int64, seq: Int64, keys: Int64, catchingUp: Bool,
-        clientWrites: Int64 = 0, rowsSentPerWrite: Double? = nil, peers: [PeerStatus]
+        clientWrites: Int64 = 0, rowsSentPerWrite: Double? = nil, catchUp: CatchUpProgress? = nil,
+        peers: [PeerStatus]
     ) {
         self.id = id
         self.epoch = epoch
@@ -145,6 +148,7 @@ public struct NodeStatus: Codable, Hashable, Sendable {
         self.catchingUp = catchingUp
         self.clientWrites = clientWrites
         self.rowsSentPerWrite = rowsSentPerWrite
+        self.catchUp = catchUp
         self.peers = peers
     }
 
@@ -153,6 +157,7 @@ public struct NodeStatus: Codable, Hashable, Sendable {
         case catchingUp = "catching_up"
         case clientWrites = "client_writes"
         case rowsSentPerWrite = "rows_sent_per_write"
+        case catchUp = "catch_up"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -165,6 +170,7 @@ public struct NodeStatus: Codable, Hashable, Sendable {
         try container.encode(catchingUp, forKey: .catchingUp)
         try container.encode(clientWrites, forKey: .clientWrites)
         try container.encode(rowsSentPerWrite, forKey: .rowsSentPerWrite)
+        try container.encode(catchUp, forKey: .catchUp)
         try container.encode(peers, forKey: .peers)
     }
 }
@@ -188,4 +194,135 @@ public enum HeaderName {
     public static let lamport = "KV-Lamport"
     /// On `GET /kv/{key}`: the node that wrote the value returned.
     public static let origin = "KV-Origin"
+}
+
+/// `GET /digest`: the node's data summarised as 256 bucket hashes (`RowDigest`).
+public struct DigestReply: Codable, Hashable, Sendable {
+    public struct Bucket: Codable, Hashable, Sendable {
+        /// Two lowercase hex digits, "00" to "ff".
+        public let bucket: String
+        public let count: Int
+        /// 16 lowercase hex digits.
+        public let hash: String
+
+        public init(bucket: String, count: Int, hash: String) {
+            self.bucket = bucket
+            self.count = count
+            self.hash = hash
+        }
+    }
+
+    public let buckets: [Bucket]
+    /// One hash over all buckets: equal on two nodes exactly when their rows are equal.
+    public let digest: String
+    /// Live keys.
+    public let keys: Int
+    /// Rows, tombstones included.
+    public let rows: Int
+
+    public init(buckets: [Bucket], digest: String, keys: Int, rows: Int) {
+        self.buckets = buckets
+        self.digest = digest
+        self.keys = keys
+        self.rows = rows
+    }
+}
+
+/// `GET /digest?bucket=XX`: the rows of one bucket, sorted by key.
+public struct DigestBucketReply: Codable, Hashable, Sendable {
+    public struct Row: Codable, Hashable, Sendable {
+        public let key: String
+        public let lamport: Int64
+        public let origin: String
+        public let deleted: Bool
+        /// 16 lowercase hex digits; that of an empty hash for a tombstone.
+        public let valueHash: String
+
+        public init(key: String, lamport: Int64, origin: String, deleted: Bool, valueHash: String) {
+            self.key = key
+            self.lamport = lamport
+            self.origin = origin
+            self.deleted = deleted
+            self.valueHash = valueHash
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case key, lamport, origin, deleted
+            case valueHash = "value_hash"
+        }
+    }
+
+    public let bucket: String
+    public let rows: [Row]
+
+    public init(bucket: String, rows: [Row]) {
+        self.bucket = bucket
+        self.rows = rows
+    }
+}
+
+/// The `data:` of one `GET /watch` event: a change to a key, in this node's seq order.
+public struct WatchEvent: Codable, Hashable, Sendable {
+    public let key: String
+    /// The value in base64, or null when the change is a delete.
+    public let value: String?
+    public let deleted: Bool
+    public let lamport: Int64
+    public let origin: String
+    public let seq: Int64
+
+    public init(key: String, value: String?, deleted: Bool, lamport: Int64, origin: String, seq: Int64) {
+        self.key = key
+        self.value = value
+        self.deleted = deleted
+        self.lamport = lamport
+        self.origin = origin
+        self.seq = seq
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(key, forKey: .key)
+        try container.encode(value, forKey: .value)  // explicit null for a delete
+        try container.encode(deleted, forKey: .deleted)
+        try container.encode(lamport, forKey: .lamport)
+        try container.encode(origin, forKey: .origin)
+        try container.encode(seq, forKey: .seq)
+    }
+
+    enum CodingKeys: String, CodingKey { case key, value, deleted, lamport, origin, seq }
+}
+
+/// The `data:` of the `overflow` event that ends a watch that fell too far behind.
+public struct WatchOverflow: Codable, Hashable, Sendable {
+    /// Pass as `after` to resume without missing a change.
+    public let resumeAfter: Int64
+
+    public init(resumeAfter: Int64) {
+        self.resumeAfter = resumeAfter
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case resumeAfter = "resume_after"
+    }
+}
+
+/// `/status` while a node catches up: how far it is.
+public struct CatchUpProgress: Codable, Hashable, Sendable {
+    public let rowsDone: Int64
+    /// An upper bound: the seq distance left to the peers' last seqs.
+    public let rowsToGo: Int64
+    public let rowsPerSecond: Double
+
+    public init(rowsDone: Int64, rowsToGo: Int64, rowsPerSecond: Double) {
+        self.rowsDone = rowsDone
+        self.rowsToGo = rowsToGo
+        self.rowsPerSecond = rowsPerSecond
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case rowsDone = "rows_done"
+        case rowsToGo = "rows_to_go"
+        case rowsPerSecond = "rows_per_second"
+    }
 }

@@ -36,7 +36,7 @@ struct APIError: Error, Sendable {
     static func noSuchRoute(_ path: String) -> APIError {
         APIError(
             status: .notFound, code: "no_such_route",
-            detail: "no route \(path); the API serves /kv, /kv/{key}, /status, /health and /metrics")
+            detail: "no route \(path); the API serves /kv, /kv/{key}, /status, /health, /metrics, /digest and /watch")
     }
 
     static func methodNotAllowed(_ method: HTTPRequest.Method, path: String, allowed: [HTTPRequest.Method]) -> APIError {

@@ -61,7 +61,8 @@ public final class ConvergeNode: Sendable {
             store: store, nodeID: nodeID, maxValueBytes: configuration.maxValueBytes,
             metrics: metrics, logger: logger,
             statusReporter: { try await Self.status(of: store, replicator: replicator, metrics: metrics) },
-            peers: PeerEndpoint(store: store, replicator: replicator))
+            peers: PeerEndpoint(store: store, replicator: replicator), replicator: replicator,
+            databasePath: configuration.databasePath)
 
         let bound = BoundAddress()
         let app = Application(
@@ -135,7 +136,11 @@ public final class ConvergeNode: Sendable {
         return NodeStatus(
             id: state.id.rawValue, epoch: state.epoch, lamport: state.lamport, seq: state.lastSeq,
             keys: state.liveKeys, catchingUp: replicator.catchingUp, clientWrites: writes,
-            rowsSentPerWrite: writes > 0 ? Double(sent) / Double(writes) : nil, peers: peers)
+            rowsSentPerWrite: writes > 0 ? Double(sent) / Double(writes) : nil,
+            catchUp: replicator.catchUpProgress.map {
+                CatchUpProgress(rowsDone: $0.rowsDone, rowsToGo: $0.rowsToGo, rowsPerSecond: $0.rowsPerSecond)
+            },
+            peers: peers)
     }
 
     /// Hummingbird and ServiceLifecycle log each request and lifecycle step at info; the node
@@ -190,8 +195,7 @@ private final class BoundAddress: Sendable {
 
 extension TimeAmount {
     init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        self = .nanoseconds(duration.inNanoseconds)
     }
 }
 

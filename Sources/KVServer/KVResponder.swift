@@ -24,8 +24,11 @@ struct KVResponder: HTTPResponder {
     let logger: Logger
     let statusReporter: @Sendable () async throws -> NodeStatus
     let peers: PeerEndpoint
+    let replicator: Replicator
+    let databasePath: String
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        let started = ContinuousClock.now
         let path = request.uri.path
         let route = Route(path: path)
         let response: Response
@@ -47,7 +50,9 @@ struct KVResponder: HTTPResponder {
                 ).response()
             }
         }
-        metrics.countRequest(route: route.pattern, method: request.method.rawValue, status: response.status.code)
+        metrics.countRequest(
+            route: route.pattern, method: request.method.rawValue, status: response.status.code,
+            took: ContinuousClock.now - started)
         return response
     }
 
@@ -70,11 +75,18 @@ struct KVResponder: HTTPResponder {
         case (.health, .get):
             return json(raw: #"{"status":"ok"}"#)
         case (.metrics, .get):
-            let text = metrics.render(state: try await store.state())
+            let text = metrics.render(
+                state: try await store.state(), statistics: store.statistics(),
+                peers: try await replicator.peerReports(), catchUp: replicator.catchUpProgress,
+                databasePath: databasePath)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: text)))
-        case (.hello, .post), (.push, .post), (.feed, .get):
+        case (.digest, .get):
+            return try await digest(request.uri)
+        case (.watch, .get):
+            return try await watch(request.uri)
+        case (.hello, .post), (.push, .post), (.feed, .get), (.bucket, .get):
             return try await servePeer(route, request: &request)
         case (.unknown, _):
             throw APIError.noSuchRoute(request.uri.path)
@@ -94,6 +106,12 @@ struct KVResponder: HTTPResponder {
         case .push:
             let body = try await request.collectBody(upTo: Self.maxBatchBytes)
             return try json(await peers.push(from: sender, epoch: request.headers[.kvEpoch], body: Array(buffer: body)))
+        case .bucket:
+            let query = try QueryParameters(request.uri.query)
+            let body = try await peers.bucket(for: sender, bucket: query["bucket"])
+            return Response(
+                status: .ok, headers: [.contentType: PeerProtocol.batchContentType],
+                body: .init(byteBuffer: ByteBuffer(bytes: body)))
         default:
             let query = try QueryParameters(request.uri.query)
             let feed = try await peers.feed(for: sender, after: query["after"], limit: query["limit"])
@@ -169,7 +187,7 @@ struct KVResponder: HTTPResponder {
         }
     }
 
-    private func json(_ value: some Encodable) throws -> Response {
+    func json(_ value: some Encodable) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(value)
@@ -218,9 +236,12 @@ enum Route: Equatable {
     case status
     case health
     case metrics
+    case digest
+    case watch
     case hello
     case push
     case feed
+    case bucket
     case unknown
 
     init(path: String) {
@@ -229,9 +250,12 @@ enum Route: Equatable {
         case "/status": self = .status
         case "/health": self = .health
         case "/metrics": self = .metrics
+        case "/digest": self = .digest
+        case "/watch": self = .watch
         case PeerProtocol.helloPath: self = .hello
         case PeerProtocol.pushPath: self = .push
         case PeerProtocol.feedPath: self = .feed
+        case PeerProtocol.bucketPath: self = .bucket
         default:
             if path.hasPrefix("/kv/") {
                 self = .key(path.dropFirst(4))
@@ -249,9 +273,12 @@ enum Route: Equatable {
         case .status: return "/status"
         case .health: return "/health"
         case .metrics: return "/metrics"
+        case .digest: return "/digest"
+        case .watch: return "/watch"
         case .hello: return PeerProtocol.helloPath
         case .push: return PeerProtocol.pushPath
         case .feed: return PeerProtocol.feedPath
+        case .bucket: return PeerProtocol.bucketPath
         case .unknown: return "unknown"
         }
     }
@@ -259,7 +286,7 @@ enum Route: Equatable {
     var allowedMethods: [HTTPRequest.Method] {
         switch self {
         case .key: return [.get, .put, .delete]
-        case .list, .status, .health, .metrics, .feed: return [.get]
+        case .list, .status, .health, .metrics, .feed, .digest, .watch, .bucket: return [.get]
         case .hello, .push: return [.post]
         case .unknown: return []
         }

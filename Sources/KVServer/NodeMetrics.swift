@@ -1,39 +1,46 @@
+import Foundation
+import KVCore
 import KVStore
 import Prometheus
+import Replication
 import Synchronization
 
 /// The node's Prometheus metrics, served on `GET /metrics` in the text exposition format.
 ///
-/// Counters are created on first use and live as long as the node. Gauges that describe the
-/// store (keys, clock, seq) are refreshed when scraped, so they cost nothing between scrapes.
+/// Request counters and latency histograms are updated as requests are answered. Everything
+/// that describes state — the store, the peers, the catch-up, the file size — is read when
+/// scraped, so it costs nothing between scrapes. The registry belongs to the node (not to a
+/// process-wide `MetricsSystem`), so several nodes can run in one process, as the tests do.
 final class NodeMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
-    private let keys: Gauge
-    private let lamport: Gauge
-    private let seq: Gauge
     private let writes: Counter
     private let writeCount = Atomic<Int64>(0)
 
     init() {
-        keys = registry.makeGauge(descriptor: .init(metricName: "kv_keys", unitName: "", helpText: "Live (not deleted) keys stored on this node"))
-        lamport = registry.makeGauge(descriptor: .init(metricName: "kv_lamport", unitName: "", helpText: "This node's Lamport clock"))
-        seq = registry.makeGauge(descriptor: .init(metricName: "kv_seq", unitName: "", helpText: "The last seq this node assigned to a change"))
-        writes = registry.makeCounter(descriptor: .init(metricName: "kv_client_writes", unitName: "total", helpText: "Puts and deletes accepted from clients"))
+        writes = registry.makeCounter(descriptor: Self.descriptor("kv_client_writes", unit: "total", "Puts and deletes accepted from clients"))
     }
 
-    private static var requests: MetricNameDescriptor {
-        MetricNameDescriptor(
-        metricName: "kv_http_requests", unitName: "total",
-            helpText: "HTTP requests answered, by route pattern, method and status")
+    private static func descriptor(_ name: String, unit: String = "", _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: unit, helpText: help)
     }
+
+    private static let latencyBuckets: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
+    ]
 
     /// Counts one answered request under its route pattern (never the raw path, whose keys
-    /// would make the label set unbounded).
-    func countRequest(route: String, method: String, status: Int) {
+    /// would make the label set unbounded), and its latency.
+    func countRequest(route: String, method: String, status: Int, took: Duration) {
         registry.makeCounter(
-            descriptor: Self.requests,
+            descriptor: Self.descriptor("kv_http_requests", unit: "total", "HTTP requests answered, by route pattern, method and status"),
             labels: [("route", route), ("method", method), ("status", String(status))]
         ).increment()
+        registry.makeDurationHistogram(
+            descriptor: Self.descriptor("kv_http_request_duration", unit: "seconds", "Time to answer a request (writes include their commit), by route pattern and method"),
+            labels: [("route", route), ("method", method)], buckets: Self.latencyBuckets
+        ).recordNanoseconds(took.inNanoseconds)
     }
 
     /// Counts one put or delete accepted from a client.
@@ -45,11 +52,34 @@ final class NodeMetrics: Sendable {
     /// Client writes accepted since start.
     var clientWrites: Int64 { writeCount.load(ordering: .relaxed) }
 
-    /// The exposition text, with the store gauges read now.
-    func render(state: NodeState) -> [UInt8] {
-        keys.set(Double(state.liveKeys))
-        lamport.set(Double(state.lamport))
-        seq.set(Double(state.lastSeq))
+    /// The exposition text, with the state gauges read now.
+    func render(state: NodeState, statistics: StoreStatistics, peers: [PeerReport], catchUp: (rowsDone: Int64, rowsToGo: Int64, rowsPerSecond: Double)?, databasePath: String) -> [UInt8] {
+        func gauge(_ name: String, _ help: String, _ value: Double, labels: [(String, String)] = []) {
+            registry.makeGauge(descriptor: Self.descriptor(name, help), labels: labels).set(value)
+        }
+        gauge("kv_keys", "Live (not deleted) keys stored on this node", Double(state.liveKeys))
+        gauge("kv_lamport", "This node's Lamport clock", Double(state.lamport))
+        gauge("kv_seq", "The last seq this node assigned to a change", Double(state.lastSeq))
+        gauge("kv_store_transactions", "Write transactions committed since start (a group commit counts once)", Double(statistics.transactions))
+        gauge("kv_store_write_requests", "Write requests the store's writer completed since start", Double(statistics.requests))
+        gauge("kv_store_largest_group", "The most write requests one transaction carried", Double(statistics.largestGroup))
+        gauge("kv_store_transaction_seconds", "Time spent in write transactions since start, BEGIN to COMMIT", statistics.transactionTime.inSeconds)
+        gauge("kv_database_bytes", "Size of the database file and its WAL", Double(Self.fileSize(databasePath) + Self.fileSize(databasePath + "-wal")))
+        for peer in peers {
+            let labels = [("peer", peer.id.rawValue)]
+            gauge("kv_peer_reachable", "1 when the last exchange with the peer succeeded", peer.reachable ? 1 : 0, labels: labels)
+            gauge("kv_peer_rows_sent", "Rows pushed to the peer since start", Double(peer.rowsSent), labels: labels)
+            gauge("kv_peer_rows_received", "Rows received from the peer (pushed or pulled) since start", Double(peer.rowsReceived), labels: labels)
+            gauge("kv_peer_rows_to_push", "Replication lag: rows of this node's feed the peer has not acknowledged", Double(peer.toPush), labels: labels)
+            gauge("kv_peer_pulled_seq", "The peer's seq up to which this node applied its feed", Double(peer.pulledSeq), labels: labels)
+        }
+        gauge("kv_catching_up", "1 while the start-up catch-up runs", catchUp == nil ? 0 : 1)
+        gauge("kv_catch_up_rows_done", "Rows pulled by the running catch-up", Double(catchUp?.rowsDone ?? 0))
+        gauge("kv_catch_up_rows_to_go", "Rows (at most) the running catch-up still has to pull", Double(catchUp?.rowsToGo ?? 0))
         return registry.emitToBuffer()
+    }
+
+    private static func fileSize(_ path: String) -> Int64 {
+        ((try? FileManager.default.attributesOfItem(atPath: path)[.size]) as? NSNumber)?.int64Value ?? 0
     }
 }

@@ -5,13 +5,24 @@ import Foundation
 /// metadata as `key=value`. For example:
 ///
 ///     2026-11-26T08:41:07.512Z info  [A] listening on http://127.0.0.1:8000
+///
+/// With `format: .json`, each line is one JSON object instead, for log shippers:
+///
+///     {"level":"info","message":"listening on http://127.0.0.1:8000","node":"A","time":"2026-11-26T08:41:07.512Z"}
 public struct PlainLogHandler: LogHandler {
+    /// How each line is written.
+    public enum Format: String, Sendable, CaseIterable {
+        case plain, json
+    }
+
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
     private let nodeID: String
+    private let format: Format
 
-    public init(nodeID: String) {
+    public init(nodeID: String, format: Format = .plain) {
         self.nodeID = nodeID
+        self.format = format
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -20,6 +31,20 @@ public struct PlainLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        if format == .json {
+            var fields: [String: String] = [
+                "time": Self.timestamp(), "level": event.level.rawValue, "node": nodeID, "message": "\(event.message)",
+            ]
+            for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) where fields[key] == nil {
+                fields[key] = "\(value)"
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            var data = (try? encoder.encode(fields)) ?? Data()
+            data.append(UInt8(ascii: "\n"))
+            FileHandle.standardError.write(data)
+            return
+        }
         var line = "\(Self.timestamp()) \(event.level.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0))[\(nodeID)] \(event.message)"
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) {

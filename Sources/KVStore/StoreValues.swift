@@ -80,6 +80,8 @@ public struct StoreStatistics: Sendable, Equatable {
     public var requests: Int = 0
     /// The most requests one transaction carried.
     public var largestGroup: Int = 0
+    /// Time spent in write transactions, from BEGIN to the end of COMMIT (or ROLLBACK).
+    public var transactionTime: Duration = .zero
 
     public init() {}
 }

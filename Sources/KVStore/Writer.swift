@@ -148,6 +148,7 @@ final class Writer: Sendable {
     }
 
     private func commit(_ group: [WriteJob], session: WriteSession) {
+        let began = ContinuousClock.now
         let connection = session.connection
         let start = session.counters
         var outcomes: [Outcome] = []
@@ -184,10 +185,10 @@ final class Writer: Sendable {
                     job.fail(error)
                 }
             }
-            count(group.count, committed: false)
+            count(group.count, committed: false, took: ContinuousClock.now - began)
             return
         }
-        count(group.count, committed: true)
+        count(group.count, committed: true, took: ContinuousClock.now - began)
         for outcome in outcomes {
             switch outcome {
             case .succeeded(let deliver, _): deliver()
@@ -199,8 +200,9 @@ final class Writer: Sendable {
         }
     }
 
-    private func count(_ requests: Int, committed: Bool) {
+    private func count(_ requests: Int, committed: Bool, took: Duration) {
         counters.withLock { statistics in
+            statistics.transactionTime += took
             if committed { statistics.transactions += 1 }
             statistics.requests += requests
             statistics.largestGroup = max(statistics.largestGroup, requests)

@@ -1,3 +1,5 @@
+import KVCore
+
 /// How long a pusher or puller waits before retrying a peer that failed: capped exponential
 /// backoff with full jitter.
 ///
@@ -20,7 +22,7 @@ public struct Backoff: Sendable, Equatable {
         guard failures > 0 else { return .zero }
         let exponent = min(failures - 1, 30)
         let ceiling = min(cap, base * (1 << exponent))
-        let ceilingNanos = Self.nanoseconds(ceiling)
+        let ceilingNanos = ceiling.inNanoseconds
         let nanos = Int64.random(in: (ceilingNanos / 2)...max(ceilingNanos / 2, ceilingNanos), using: &random)
         return .nanoseconds(nanos)
     }
@@ -28,10 +30,5 @@ public struct Backoff: Sendable, Equatable {
     public func delay(afterFailures failures: Int) -> Duration {
         var random = SystemRandomNumberGenerator()
         return delay(afterFailures: failures, using: &random)
-    }
-
-    static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

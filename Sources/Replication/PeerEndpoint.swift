@@ -90,6 +90,16 @@ public struct PeerEndpoint: Sendable {
         return (body, page.epoch, page.lastSeq)
     }
 
+    /// Every row of digest bucket `bucket` (two hex digits), encoded as a feed batch.
+    public func bucket(for sender: NodeID, bucket text: String?) async throws -> [UInt8] {
+        guard let text, text.utf8.count == 2, text.allSatisfy(\.isHexDigit), let bucket = Int(text, radix: 16) else {
+            throw PeerRequestError.malformed("bucket must be two hex digits, 00 to ff")
+        }
+        let records = try await store.records(inBucket: bucket)
+        let rows = records.enumerated().map { StoredRecord(record: $1, seq: Int64($0 + 1)) }
+        return FeedCodec.encode(FeedBatch(from: 0, to: Int64(rows.count), rows: rows))
+    }
+
     private func requireGreeted(_ sender: NodeID, epoch: String?) async throws {
         let known = try await store.peer(sender)?.epoch
         guard let epoch, let known, epoch == known else {

@@ -134,7 +134,7 @@ actor PeerLink {
     /// Pulls the peer's feed past our mark until it is exhausted, each batch applied with the
     /// mark in one transaction; fetches the next batch while the current one is applied.
     /// Returns the rows received.
-    func pullAll(progress: @Sendable (Int) -> Void = { _ in }) async throws -> Int {
+    func pullAll(progress: @Sendable (_ rowsDone: Int, _ seqsToGo: Int64) -> Void = { _, _ in }) async throws -> Int {
         if !greeted { try await hello() }
         var mark = try await store.peer(peer.id)?.pulledSeq ?? 0
         var total = 0
@@ -155,7 +155,7 @@ actor PeerLink {
             mark = result.mark
             total += page.batch.rows.count
             health.rowsReceived += page.batch.rows.count
-            if !page.batch.rows.isEmpty { progress(total) }
+            progress(total, max(0, page.lastSeq - page.batch.to))
             guard let next = try await prefetched else { break }
             page = next
         }
@@ -190,6 +190,49 @@ actor PeerLink {
             throw ReplicationError.protocolViolation(peer: peer.id.rawValue, detail: "asked for the feed after \(after), got a batch from \(batch.from)")
         }
         return FetchedPage(batch: batch, lastSeq: lastSeq)
+    }
+
+    // MARK: Digest repair
+
+    /// The peer's bucket hashes as seen at the previous repair round.
+    private var previousPeerBuckets: [String]?
+
+    /// Compares this node's digest with the peer's and pulls every row of each bucket that
+    /// differs *and* held still on the peer since the previous round (a bucket that moves is
+    /// most likely replication in flight, which the feed delivers anyway). Merge keeps only
+    /// newer versions, so a repair never undoes anything. Returns the rows that won here.
+    ///
+    /// This is what finds what marks cannot see: rows removed from this node's file behind its
+    /// back, or a file restored from a backup older than the peer's mark.
+    func repairFromDigest(own: DigestReply) async throws -> Int {
+        let reply = try await pullClient.send("GET", "/digest", headers: headers(epoch: try await store.feedPosition().epoch))
+        guard reply.status == 200 else {
+            throw ReplicationError.refused(peer: peer.id.rawValue, status: reply.status, detail: Self.detail(of: reply))
+        }
+        let theirs = try JSONDecoder().decode(DigestReply.self, from: Data(reply.body))
+        let hashes = theirs.buckets.map(\.hash)
+        defer { previousPeerBuckets = hashes }
+        guard theirs.digest != own.digest, let previous = previousPeerBuckets, previous.count == hashes.count,
+            own.buckets.count == hashes.count
+        else { return 0 }
+        var applied = 0
+        for (index, bucket) in theirs.buckets.enumerated()
+        where bucket.hash != own.buckets[index].hash && bucket.hash == previous[index] && bucket.count > 0 {
+            let rows = try await pullClient.send(
+                "GET", "\(PeerProtocol.bucketPath)?bucket=\(bucket.bucket)",
+                headers: headers(epoch: try await store.feedPosition().epoch))
+            guard rows.status == 200 else {
+                throw ReplicationError.refused(peer: peer.id.rawValue, status: rows.status, detail: Self.detail(of: rows))
+            }
+            let batch = try FeedCodec.decode(rows.body)
+            let result = try await store.apply(batch.rows.map(\.record))
+            applied += result.applied
+            health.rowsReceived += batch.rows.count
+        }
+        if applied > 0 {
+            logger.notice("digest repair: \(applied) rows from \(peer.id) were missing or older here")
+        }
+        return applied
     }
 
     // MARK: Health

@@ -15,6 +15,9 @@ public enum PeerProtocol {
     public static let helloPath = "/internal/hello"
     public static let pushPath = "/internal/push"
     public static let feedPath = "/internal/feed"
+    /// `GET /internal/bucket?bucket=XX`: every row of one digest bucket, values included, as a
+    /// feed batch (seqs numbered 1…n within the reply), for digest repair.
+    public static let bucketPath = "/internal/bucket"
 
     /// Rows per batch, at most. Default 5 000.
     public static let defaultBatchRows = 5_000

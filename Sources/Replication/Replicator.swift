@@ -15,6 +15,12 @@ public final class Replicator: Sendable {
     private let logger: Logger
     private let links: [PeerLink]
     private let catchingUpFlag = Atomic<Bool>(true)
+    private let catchUpState = Mutex(CatchUpState())
+
+    private struct CatchUpState {
+        var started = ContinuousClock.now
+        var perPeer: [NodeID: (done: Int, toGo: Int64)] = [:]
+    }
 
     public init(store: KVStore, configuration: ReplicationConfiguration, logger: Logger) throws {
         self.store = store
@@ -64,9 +70,10 @@ public final class Replicator: Sendable {
     }
 
     private func catchUp() async {
+        catchUpState.withLock { $0 = CatchUpState() }
         await withTaskGroup(of: Void.self) { group in
             for link in links {
-                group.addTask { await self.pull(from: link, reason: "caught up") }
+                group.addTask { await self.pull(from: link, reason: "caught up", tracksCatchUp: true) }
             }
         }
         catchingUpFlag.store(false, ordering: .relaxed)
@@ -83,25 +90,69 @@ public final class Replicator: Sendable {
             for link in links where !Task.isCancelled {
                 await pull(from: link, reason: "anti-entropy repaired")
             }
+            await repairFromDigests()
         }
     }
 
-    private func pull(from link: PeerLink, reason: String) async {
+    /// Rows pulled so far, the seq distance left, and the rate, while the start-up catch-up runs.
+    public var catchUpProgress: (rowsDone: Int64, rowsToGo: Int64, rowsPerSecond: Double)? {
+        guard catchingUp else { return nil }
+        return catchUpState.withLock { state in
+            let done = state.perPeer.values.reduce(0) { $0 + $1.done }
+            let toGo = state.perPeer.values.reduce(Int64(0)) { $0 + $1.toGo }
+            let seconds = (ContinuousClock.now - state.started).inSeconds
+            return (Int64(done), toGo, seconds > 0 ? Double(done) / seconds : 0)
+        }
+    }
+
+    /// The digest half of anti-entropy: one digest of this node per round, compared with each
+    /// peer's (see `PeerLink.repairFromDigest`).
+    private func repairFromDigests() async {
+        guard !links.isEmpty, !Task.isCancelled else { return }
+        do {
+            let own = try await Self.digestReply(of: store)
+            for link in links where !Task.isCancelled {
+                do {
+                    _ = try await link.repairFromDigest(own: own)
+                } catch is CancellationError {
+                    return
+                } catch {
+                    _ = await link.recordFailure(error)
+                }
+            }
+        } catch {
+            logger.warning("digest repair skipped: cannot read this node's digest: \(error)")
+        }
+    }
+
+    /// This node's digest in its wire form, as `GET /digest` serves it.
+    public static func digestReply(of store: KVStore) async throws -> DigestReply {
+        let digest = try await store.digest()
+        let buckets = digest.buckets.enumerated().map { index, bucket in
+            let digits = String(index, radix: 16)
+            return DigestReply.Bucket(
+                bucket: digits.count == 1 ? "0" + digits : digits, count: bucket.count, hash: RowDigest.hex(bucket.hash))
+        }
+        return DigestReply(buckets: buckets, digest: RowDigest.hex(digest.whole), keys: digest.liveKeys, rows: digest.rows)
+    }
+
+    private func pull(from link: PeerLink, reason: String, tracksCatchUp: Bool = false) async {
         let started = ContinuousClock.now
         let peer = link.peer.id
         let lastReport = Mutex(started)
         do {
-            let rows = try await link.pullAll { [logger] total in
+            let rows = try await link.pullAll { [logger] total, toGo in
+                if tracksCatchUp { self.catchUpState.withLock { $0.perPeer[peer] = (total, toGo) } }
                 let now = ContinuousClock.now
                 let due = lastReport.withLock { last in
                     guard now - last > .seconds(2) else { return false }
                     last = now
                     return true
                 }
-                if due { logger.info("pulling from \(peer): \(total) rows so far") }
+                if due { logger.info("pulling from \(peer): \(total) rows so far, about \(toGo) to go") }
             }
             if rows > 0 {
-                let seconds = (ContinuousClock.now - started).seconds
+                let seconds = (ContinuousClock.now - started).inSeconds
                 logger.info("\(reason) \(rows) rows from \(peer) in \(String(format: "%.2f", seconds)) s")
             }
         } catch is CancellationError {
@@ -176,11 +227,4 @@ public struct PeerReport: Sendable {
     public let lastError: String?
     public let rowsSent: Int
     public let rowsReceived: Int
-}
-
-extension Duration {
-    var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
 }

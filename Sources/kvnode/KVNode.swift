@@ -45,6 +45,9 @@ struct KVNodeCommand: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "plain (one line of words per event) or json (one JSON object per line, for log shippers).")
+    var logFormat: PlainLogHandler.Format = .plain
+
     @Option(help: ArgumentHelp("Seconds between pulls from every peer past the mark, repairing what a push missed.", valueName: "seconds"))
     var antiEntropyInterval: Double = 10
 
@@ -98,8 +101,9 @@ struct KVNodeCommand: AsyncParsableCommand {
     func run() async throws {
         let nodeID = try NodeID(id)
         let level = logLevel
+        let format = logFormat
         LoggingSystem.bootstrap { _ in
-            var handler = PlainLogHandler(nodeID: nodeID.rawValue)
+            var handler = PlainLogHandler(nodeID: nodeID.rawValue, format: format)
             handler.logLevel = level
             return handler
         }
@@ -148,6 +152,7 @@ struct StartupFailure: Error, CustomStringConvertible {
 }
 
 extension SyncMode: ExpressibleByArgument {}
+extension PlainLogHandler.Format: ExpressibleByArgument {}
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 @main

@@ -77,6 +77,23 @@ struct KVNodeTests {
         }
     }
 
+    @Test func jsonLogsAreOneObjectPerLine() async throws {
+        try await withTemporaryDirectory { directory in
+            let node = try await NodeProcess.start(
+                ["--id", "A", "--db", directory.appendingPathComponent("A.db").path, "--port", "0", "--log-format", "json"],
+                logFile: directory.appendingPathComponent("A.log"))
+            #expect(node.stop() == 0)
+            let lines = node.log().split(separator: "\n")
+            #expect(lines.count >= 3)
+            for line in lines {
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                #expect(object?["node"] as? String == "A", "\(line)")
+                #expect(object?["message"] is String && object?["level"] is String && object?["time"] is String)
+            }
+            #expect(lines.contains { $0.contains("listening on http://127.0.0.1:") })
+        }
+    }
+
     @Test func sigtermStopsCleanlyAndTheDataStays() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("A.db").path

@@ -187,6 +187,14 @@ struct PublicAPITests {
             #expect(metrics.text.contains(#"kv_http_requests_total{route="/kv/{key}",method="PUT",status="200"} 2"#))
             #expect(metrics.text.contains(#"kv_http_requests_total{route="/kv/{key}",method="GET",status="404"} 1"#))
             #expect(metrics.text.contains("kv_keys 1"))
+            for series in [
+                #"kv_http_request_duration_seconds_bucket{route="/kv/{key}",method="PUT",le="#,
+                "kv_store_transactions ", "kv_store_transaction_seconds ", "kv_database_bytes ",
+                #"kv_peer_rows_to_push{peer="B"} 3"#, #"kv_peer_reachable{peer="B"} 0"#, "kv_catching_up ",
+                "kv_client_writes_total 3",
+            ] {
+                #expect(metrics.text.contains(series), "metrics lack \(series)")
+            }
         }
     }
 

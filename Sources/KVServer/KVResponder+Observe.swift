@@ -1,0 +1,110 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import KVCore
+import KVStore
+import NIOCore
+import Replication
+
+/// `GET /digest` and `GET /watch`: the read-only views an operator uses to compare nodes and to
+/// follow changes (DESIGN.md §4).
+extension KVResponder {
+    /// Rows a watcher may fall behind the head of the feed before it is dropped with an
+    /// `overflow` event naming where to resume. Memory does not grow with the lag: a watch reads
+    /// the feed a page at a time.
+    static let watchMaxLag: Int64 = 100_000
+    /// A comment line is sent this often so proxies and clients see the stream is alive.
+    static let watchKeepAlive: Duration = .seconds(15)
+
+    func digest(_ uri: URI) async throws -> Response {
+        let query = try QueryParameters(uri.query)
+        if let text = query["bucket"] {
+            guard text.utf8.count == 2, text.allSatisfy(\.isHexDigit), let bucket = Int(text, radix: 16) else {
+                throw APIError.invalidParameter("bucket must be two hex digits, 00 to ff, got '\(text)'")
+            }
+            let rows = try await store.digestRows(inBucket: bucket).map {
+                DigestBucketReply.Row(
+                    key: $0.key, lamport: $0.lamport, origin: $0.origin, deleted: $0.deleted,
+                    valueHash: RowDigest.hex($0.valueHash))
+            }
+            return try json(DigestBucketReply(bucket: text.lowercased(), rows: rows))
+        }
+        return try json(await Replicator.digestReply(of: store))
+    }
+
+    func watch(_ uri: URI) async throws -> Response {
+        let query = try QueryParameters(uri.query)
+        let prefix = query["prefix"] ?? ""
+        var start: Int64?
+        if let text = query["after"] {
+            guard let value = Int64(text), value >= 0 else {
+                throw APIError.invalidParameter("after must be a seq (a whole number ≥ 0), got '\(text)'")
+            }
+            start = value
+        }
+        let store = self.store
+        // Subscribe before reading the position, so no commit falls between the two.
+        let commits = store.commits()
+        var position = start ?? 0
+        if start == nil { position = try await store.feedPosition().lastSeq }
+        let from = position
+        let body = ResponseBody { writer in
+            try await Self.stream(store: store, prefix: prefix, after: from, commits: commits, to: &writer)
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: body)
+    }
+
+    private static func stream(
+        store: KVStore, prefix: String, after start: Int64, commits: AsyncStream<Int64>,
+        to writer: inout any ResponseBodyWriter
+    ) async throws {
+        // One stream of wake-ups: every commit, and a tick for the keep-alive comment.
+        let (wakeUps, wake) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(2))
+        let forwarder = Task {
+            for await _ in commits { wake.yield(true) }
+            wake.finish()
+        }
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: watchKeepAlive)
+                wake.yield(false)
+            }
+        }
+        defer {
+            forwarder.cancel()
+            ticker.cancel()
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var position = start
+        var iterator = wakeUps.makeAsyncIterator()
+        while !Task.isCancelled {
+            let page = try await store.feed(after: position, maxRows: 1_000, maxBytes: 1 << 20)
+            var text = ""
+            for row in page.rows where row.record.key.hasPrefix(prefix) {
+                let record = row.record
+                let event = WatchEvent(
+                    key: record.key, value: record.value.map { Data($0).base64EncodedString() },
+                    deleted: record.isTombstone, lamport: record.version.lamport,
+                    origin: record.version.origin.rawValue, seq: row.seq)
+                text += "id: \(row.seq)\ndata: \(String(decoding: try encoder.encode(event), as: UTF8.self))\n\n"
+            }
+            if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
+            position = max(position, page.to)
+            if page.lastSeq - position > watchMaxLag {
+                let overflow = WatchOverflow(resumeAfter: position)
+                let data = String(decoding: try encoder.encode(overflow), as: UTF8.self)
+                try await writer.write(ByteBuffer(string: "event: overflow\ndata: \(data)\n\n"))
+                break
+            }
+            if page.to < page.lastSeq { continue }  // more is waiting: read on without sleeping
+            guard let reason = await iterator.next() else { break }  // the store closed
+            if !reason { try await writer.write(ByteBuffer(string: ": ping\n\n")) }
+        }
+        try await writer.finish(nil)
+    }
+}

@@ -1,0 +1,97 @@
+public import KVCore
+import SQLite
+
+/// The digest of a node's data: 256 bucket hashes and a hash over them (`KVCore.RowDigest`).
+public struct StoreDigest: Sendable, Equatable {
+    public struct Bucket: Sendable, Equatable {
+        public var count: Int
+        public var hash: UInt64
+    }
+
+    /// Indexed by bucket number, 0–255.
+    public var buckets: [Bucket]
+    /// Live keys and all rows (tombstones included).
+    public var liveKeys: Int
+    public var rows: Int
+
+    /// One hash for the whole node: equal digests mean equal rows.
+    public var whole: UInt64 {
+        RowDigest.hash(buckets.flatMap { bucket in
+            withUnsafeBytes(of: bucket.hash.littleEndian) { Array($0) }
+        })
+    }
+}
+
+/// One row as a digest sees it.
+public struct DigestRow: Sendable, Equatable {
+    public let key: String
+    public let lamport: Int64
+    public let origin: String
+    public let deleted: Bool
+    public let valueHash: UInt64
+}
+
+extension KVStore {
+    /// Reads every row once (on a read connection, in one snapshot) and sums it into its bucket.
+    public func digest() async throws -> StoreDigest {
+        try readers.read { connection in
+            try connection.transaction(.deferred) {
+                var digest = StoreDigest(
+                    buckets: Array(repeating: .init(count: 0, hash: 0), count: RowDigest.bucketCount), liveKeys: 0, rows: 0)
+                try connection.withStatement("SELECT key, value, lamport, origin, deleted FROM kv") { row in
+                    while try row.step() {
+                        let entry = Self.digestRow(row)
+                        let bucket = RowDigest.bucket(ofKey: entry.key)
+                        digest.buckets[bucket].count += 1
+                        digest.buckets[bucket].hash &+= RowDigest.rowHash(
+                            key: entry.key, lamport: entry.lamport, origin: entry.origin, deleted: entry.deleted,
+                            valueHash: entry.valueHash)
+                        digest.rows += 1
+                        if !entry.deleted { digest.liveKeys += 1 }
+                    }
+                }
+                return digest
+            }
+        }
+    }
+
+    /// The rows of one bucket, sorted by key, for narrowing a difference down to keys.
+    public func digestRows(inBucket bucket: Int) async throws -> [DigestRow] {
+        try readers.read { connection in
+            var rows: [DigestRow] = []
+            try connection.withStatement("SELECT key, value, lamport, origin, deleted FROM kv ORDER BY key") { row in
+                while try row.step() {
+                    let key = row.text(at: 0)
+                    guard RowDigest.bucket(ofKey: key) == bucket else { continue }
+                    rows.append(Self.digestRow(row))
+                }
+            }
+            return rows
+        }
+    }
+
+    private static func digestRow(_ row: Statement) -> DigestRow {
+        let deleted = row.int64(at: 4) != 0
+        return DigestRow(
+            key: row.text(at: 0), lamport: row.int64(at: 2), origin: row.text(at: 3), deleted: deleted,
+            valueHash: RowDigest.valueHash(deleted ? nil : row.blob(at: 1)))
+    }
+}
+
+extension KVStore {
+    /// Every row of one digest bucket with its value, for repairing a peer whose digest differs.
+    public func records(inBucket bucket: Int) async throws -> [Record] {
+        try readers.read { connection in
+            var records: [Record] = []
+            try connection.withStatement("SELECT key, value, lamport, origin, deleted FROM kv ORDER BY key") { row in
+                while try row.step() {
+                    let key = row.text(at: 0)
+                    guard RowDigest.bucket(ofKey: key) == bucket, let origin = try? NodeID(row.text(at: 3)) else { continue }
+                    let value: [UInt8]? = row.int64(at: 4) != 0 ? nil : row.blob(at: 1)
+                    records.append(Record(key: key, value: value, version: Version(lamport: row.int64(at: 2), origin: origin)))
+                }
+            }
+            return records
+        }
+    }
+}
