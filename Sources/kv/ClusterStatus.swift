@@ -72,8 +72,8 @@ struct ClusterStatus: AsyncParsableCommand {
             case .failed(let error):
                 let state = [.unreachable, .timedOut].contains(error.kind) ? "down" : "error"
                 return [report.name, report.target.url, state, "-", "-", "-", "-", "-"]
-            case .answered(let status, let catchUp, let digest):
-                if let catchUp { progress.append(describe(catchUp, of: report.name)) }
+            case .answered(let status, let digest):
+                if let catchUp = status.catchUp { progress.append(describe(catchUp, of: report.name)) }
                 let lag = status.peers.sorted { $0.id < $1.id }.map { "\($0.id):\($0.toPush)" }
                 return [
                     report.name, report.target.url, status.catchingUp ? "catching-up" : "up",

@@ -1,4 +1,3 @@
-import Foundation
 import KVClient
 import KVCore
 
@@ -15,7 +14,7 @@ struct NodeReport: Sendable {
     let outcome: Outcome
 
     enum Outcome: Sendable {
-        case answered(status: NodeStatus, catchUp: CatchUpProgress?, digest: DigestReply)
+        case answered(status: NodeStatus, digest: DigestReply)
         /// It could not be reached, or refused or garbled a request; the error says which.
         case failed(KVClientError)
     }
@@ -23,12 +22,12 @@ struct NodeReport: Sendable {
     /// The record's name, else the id the node reports, else its HOST:PORT.
     var name: String {
         if let name = target.name { return name }
-        if case .answered(let status, _, _) = outcome { return status.id }
+        if case .answered(let status, _) = outcome { return status.id }
         return String(target.url.dropFirst("http://".count))
     }
 
     var digest: DigestReply? {
-        if case .answered(_, _, let digest) = outcome { return digest }
+        if case .answered(_, let digest) = outcome { return digest }
         return nil
     }
 }
@@ -54,31 +53,15 @@ enum ClusterSurvey {
     }
 
     static func report(on target: SurveyTarget, timeout: Duration) async -> NodeReport {
-        do {
+        do throws(KVClientError) {
             let client = try KVClient(node: target.url, timeout: timeout)
             defer { Task { await client.close() } }
-            let statusBody = try await client.statusJSON()
-            let status: NodeStatus
-            let catchUp: CatchUpProgress?
-            do {
-                status = try JSONDecoder().decode(NodeStatus.self, from: Data(statusBody))
-                catchUp = try JSONDecoder().decode(CatchUpField.self, from: Data(statusBody)).catchUp
-            } catch {
-                throw KVClientError.badResponse("the reply to GET /status is not the expected JSON")
-            }
+            let status = try await client.status()
             let digest = try await client.digest()
-            return NodeReport(target: target, outcome: .answered(status: status, catchUp: catchUp, digest: digest))
-        } catch let error as KVClientError {
-            return NodeReport(target: target, outcome: .failed(error))
+            return NodeReport(target: target, outcome: .answered(status: status, digest: digest))
         } catch {
-            return NodeReport(target: target, outcome: .failed(.badResponse("\(error)")))
+            return NodeReport(target: target, outcome: .failed(error))
         }
-    }
-
-    /// `/status`'s optional `catch_up`.
-    private struct CatchUpField: Decodable {
-        let catchUp: CatchUpProgress?
-        enum CodingKeys: String, CodingKey { case catchUp = "catch_up" }
     }
 
     /// Converged (0) when every node answered with the same digest; 2 when one did not answer;
@@ -125,10 +108,12 @@ enum ClusterSurvey {
         if largest.names.count * 2 > reports.count {
             let others = ordered.dropFirst()
             let differing = others.flatMap(\.names)
-            let shown = others.map { "\(listed($0.names)) \(short($0.digest))" }.joined(separator: ", ")
+            let shown = others.count == 1
+                ? "digest \(short(others[others.startIndex].digest))"
+                : "digests " + others.map { "\(listed($0.names)) \(short($0.digest))" }.joined(separator: ", ")
             let verb = differing.count == 1 ? "differs" : "differ"
             return Verdict(
-                line: "not converged: \(listed(differing)) \(verb) (digest \(shown); \(listed(largest.names)) \(short(largest.digest)))",
+                line: "not converged: \(listed(differing)) \(verb) (\(shown); \(listed(largest.names)) \(largest.names.count == 1 ? "holds" : "hold") \(short(largest.digest)))",
                 status: ExitStatus.failed)
         }
         let shown = ordered.map { "\(listed($0.names)) \(short($0.digest))" }.joined(separator: ", ")
