@@ -110,7 +110,10 @@ let package = Package(
         ),
         .testTarget(
             name: "KVServerTests",
-            dependencies: ["KVServer", "KVClient", "KVStore", "KVCore", "TestSupport"],
+            dependencies: [
+                "KVServer", "KVClient", "KVStore", "KVCore", "TestSupport", "Replication",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

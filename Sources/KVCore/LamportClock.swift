@@ -21,6 +21,20 @@ public struct LamportClock: Hashable, Sendable {
         return now
     }
 
+    /// How far ahead of this clock a row from a peer may be. A cluster advances its clocks by
+    /// one per write, so 2^40 (about 10^12 writes: 35 years at 1 000 writes per second) is
+    /// never reached honestly; a row beyond it is refused, so one bad peer cannot push every
+    /// clock to `Int64.max`, where `tick()` stops advancing and new writes could no longer win.
+    public static let maxJump: Int64 = 1 << 40
+    /// No row above this is accepted at all (half the range), whatever the clock says.
+    public static let ceiling: Int64 = Int64.max / 2
+
+    /// Whether a row stamped `lamport` may be accepted from a peer by a node whose clock is
+    /// `now` (see `maxJump` and `ceiling`).
+    public static func accepts(_ lamport: Int64, now: Int64) -> Bool {
+        lamport >= 1 && lamport <= ceiling && lamport <= now.addingReportingOverflow(maxJump).partialValue
+    }
+
     /// Moves the clock up to `lamport` if that is later; never moves it back.
     public mutating func observe(_ lamport: Int64) {
         now = max(now, lamport)

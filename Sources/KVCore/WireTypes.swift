@@ -72,10 +72,14 @@ public struct PeerStatus: Codable, Hashable, Sendable {
     /// Rows this node has received from the peer since it started, pushed by the peer or
     /// pulled from it.
     public let rowsReceived: Int64
+    /// Rows from the peer refused since start because their lamport was beyond the accepted
+    /// range (a peer with a broken or hostile clock); each refusal is also logged.
+    public let rowsRefused: Int64
 
     public init(
         id: String, url: String, reachable: Bool, since: String?, pulledSeq: Int64,
-        pushedSeq: Int64, toPush: Int64, lastError: String?, rowsSent: Int64 = 0, rowsReceived: Int64 = 0
+        pushedSeq: Int64, toPush: Int64, lastError: String?, rowsSent: Int64 = 0, rowsReceived: Int64 = 0,
+        rowsRefused: Int64 = 0
     ) {
         self.id = id
         self.url = url
@@ -87,12 +91,14 @@ public struct PeerStatus: Codable, Hashable, Sendable {
         self.lastError = lastError
         self.rowsSent = rowsSent
         self.rowsReceived = rowsReceived
+        self.rowsRefused = rowsRefused
     }
 
     enum CodingKeys: String, CodingKey {
         case id, url, reachable, since
         case rowsSent = "rows_sent"
         case rowsReceived = "rows_received"
+        case rowsRefused = "rows_refused"
         case pulledSeq = "pulled_seq"
         case pushedSeq = "pushed_seq"
         case toPush = "to_push"
@@ -111,6 +117,7 @@ public struct PeerStatus: Codable, Hashable, Sendable {
         try container.encode(lastError, forKey: .lastError)
         try container.encode(rowsSent, forKey: .rowsSent)
         try container.encode(rowsReceived, forKey: .rowsReceived)
+        try container.encode(rowsRefused, forKey: .rowsRefused)
     }
 }
 
@@ -196,7 +203,9 @@ public enum HeaderName {
     public static let origin = "KV-Origin"
 }
 
-/// `GET /digest`: the node's data summarised as 256 bucket hashes (`RowDigest`).
+/// `GET /digest`: the node's data summarised as 256 bucket hashes (`RowDigest`). Buckets hash
+/// the live rows only: a tombstone and no row at all mean the same data (a purged tombstone
+/// leaves no trace), so they must not make two nodes look different.
 public struct DigestReply: Codable, Hashable, Sendable {
     public struct Bucket: Codable, Hashable, Sendable {
         /// Two lowercase hex digits, "00" to "ff".

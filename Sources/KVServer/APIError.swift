@@ -65,6 +65,9 @@ struct APIError: Error, Sendable {
             case .gap: return APIError(status: .conflict, code: "feed_gap", detail: error.description)
             }
         case let error as StoreError:
+            if case .diskFull = error {
+                return APIError(status: .init(code: 507, reasonPhrase: "Insufficient Storage"), code: "insufficient_storage", detail: error.description)
+            }
             return APIError(status: .serviceUnavailable, code: "storage_error", detail: error.description)
         default:
             return nil

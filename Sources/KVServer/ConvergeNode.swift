@@ -1,6 +1,7 @@
 public import KVStore
 public import Logging
 import Hummingbird
+import HummingbirdCore
 import NIOCore
 import ServiceLifecycle
 import UnixSignals
@@ -70,7 +71,8 @@ public final class ConvergeNode: Sendable {
             server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
-                serverName: nil, reuseAddress: true),
+                serverName: nil, backlog: 1024, reuseAddress: true,
+                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 bound.resolve(.success("http://\(configuration.host):\(port)"))
@@ -129,7 +131,8 @@ public final class ConvergeNode: Sendable {
                 id: peer.id.rawValue, url: peer.url, reachable: peer.reachable,
                 since: peer.since.map { $0.formatted(.iso8601) },
                 pulledSeq: peer.pulledSeq, pushedSeq: peer.pushedSeq, toPush: peer.toPush,
-                lastError: peer.lastError, rowsSent: Int64(peer.rowsSent), rowsReceived: Int64(peer.rowsReceived))
+                lastError: peer.lastError, rowsSent: Int64(peer.rowsSent), rowsReceived: Int64(peer.rowsReceived),
+                rowsRefused: Int64(peer.rowsRefused))
         }
         let writes = metrics.clientWrites
         let sent = peers.reduce(0) { $0 + $1.rowsSent }

@@ -67,7 +67,7 @@ struct KVResponder: HTTPResponder {
         case (.key(let encoded), .delete):
             let receipt = try await store.delete(key: decodeKey(encoded))
             metrics.countClientWrite()
-            return try json(WriteReply(receipt))
+            return writeReply(receipt)
         case (.list, .get):
             return try await list(request.uri)
         case (.status, .get):
@@ -154,7 +154,7 @@ struct KVResponder: HTTPResponder {
         let body = try await request.collectBody(upTo: maxValueBytes)
         let receipt = try await store.put(key: key, value: Array(buffer: body))
         metrics.countClientWrite()
-        return try json(WriteReply(receipt))
+        return writeReply(receipt)
     }
 
     private func list(_ uri: URI) async throws -> Response {
@@ -185,6 +185,12 @@ struct KVResponder: HTTPResponder {
         } catch {
             throw APIError.invalidParameter("\(name) is not a valid key: \(error.description)")
         }
+    }
+
+    private func writeReply(_ receipt: WriteReceipt) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: FastJSON.writeReply(WriteReply(receipt))))
     }
 
     func json(_ value: some Encodable) throws -> Response {

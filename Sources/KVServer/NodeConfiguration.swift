@@ -25,11 +25,20 @@ public struct NodeConfiguration: Sendable {
     public var groupCommit: Bool = true
     /// Read-only connections serving reads beside the writer. Default 4.
     public var readConnections: Int = 4
-    /// Close a client connection idle this long. Default 120 s.
-    public var idleTimeout: Duration = .seconds(120)
+    /// Close a connection on which nothing arrived for this long, in the middle of a request
+    /// too (a body that never finishes). Default 60 s.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Open connections at most; beyond it, new ones wait in the kernel's backlog until one
+    /// closes. Default 4 096.
+    public var maxConnections: Int = 4_096
     /// The secret internal requests must carry; `nil` (default) leaves `/internal/` open to any
     /// listed peer id, fit only for loopback and trusted networks.
     public var clusterToken: String?
+    /// A quota on the database file in bytes; nil (default) for none. Past it, writes answer 507
+    /// and reads go on.
+    public var maxDatabaseBytes: Int?
+    /// How long acknowledged tombstones are kept before they are purged. Default 24 h.
+    public var tombstoneGrace: Duration = .seconds(86_400)
     /// How often every peer's feed is pulled past the mark. Default 10 s.
     public var antiEntropyInterval: Duration = .seconds(10)
 
@@ -42,6 +51,7 @@ public struct NodeConfiguration: Sendable {
         var configuration = StoreConfiguration(path: databasePath, nodeID: id, sync: sync)
         configuration.groupCommit = groupCommit
         configuration.readConnections = readConnections
+        configuration.maxDatabaseBytes = maxDatabaseBytes
         return configuration
     }
 
@@ -49,6 +59,7 @@ public struct NodeConfiguration: Sendable {
         var configuration = ReplicationConfiguration(identity: id, peers: peers)
         configuration.clusterToken = clusterToken
         configuration.antiEntropyInterval = antiEntropyInterval
+        configuration.tombstoneGrace = tombstoneGrace
         return configuration
     }
 }

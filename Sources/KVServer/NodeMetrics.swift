@@ -15,6 +15,15 @@ final class NodeMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let writes: Counter
     private let writeCount = Atomic<Int64>(0)
+    /// The counter and histogram of each (route, method, status) seen, so answering a request
+    /// costs one small lock and no label formatting after the first of its kind.
+    private let requestSeries = Mutex<[RequestSeries: (Counter, DurationHistogram)]>([:])
+
+    private struct RequestSeries: Hashable {
+        let route: String
+        let method: String
+        let status: Int
+    }
 
     init() {
         writes = registry.makeCounter(descriptor: Self.descriptor("kv_client_writes", unit: "total", "Puts and deletes accepted from clients"))
@@ -33,14 +42,22 @@ final class NodeMetrics: Sendable {
     /// Counts one answered request under its route pattern (never the raw path, whose keys
     /// would make the label set unbounded), and its latency.
     func countRequest(route: String, method: String, status: Int, took: Duration) {
-        registry.makeCounter(
-            descriptor: Self.descriptor("kv_http_requests", unit: "total", "HTTP requests answered, by route pattern, method and status"),
-            labels: [("route", route), ("method", method), ("status", String(status))]
-        ).increment()
-        registry.makeDurationHistogram(
-            descriptor: Self.descriptor("kv_http_request_duration", unit: "seconds", "Time to answer a request (writes include their commit), by route pattern and method"),
-            labels: [("route", route), ("method", method)], buckets: Self.latencyBuckets
-        ).recordNanoseconds(took.inNanoseconds)
+        let key = RequestSeries(route: route, method: method, status: status)
+        let series = requestSeries.withLock { cache in
+            if let found = cache[key] { return found }
+            let made = (
+                registry.makeCounter(
+                    descriptor: Self.descriptor("kv_http_requests", unit: "total", "HTTP requests answered, by route pattern, method and status"),
+                    labels: [("route", route), ("method", method), ("status", String(status))]),
+                registry.makeDurationHistogram(
+                    descriptor: Self.descriptor("kv_http_request_duration", unit: "seconds", "Time to answer a request (writes include their commit), by route pattern and method"),
+                    labels: [("route", route), ("method", method)], buckets: Self.latencyBuckets)
+            )
+            cache[key] = made
+            return made
+        }
+        series.0.increment()
+        series.1.recordNanoseconds(took.inNanoseconds)
     }
 
     /// Counts one put or delete accepted from a client.
@@ -70,6 +87,7 @@ final class NodeMetrics: Sendable {
             gauge("kv_peer_reachable", "1 when the last exchange with the peer succeeded", peer.reachable ? 1 : 0, labels: labels)
             gauge("kv_peer_rows_sent", "Rows pushed to the peer since start", Double(peer.rowsSent), labels: labels)
             gauge("kv_peer_rows_received", "Rows received from the peer (pushed or pulled) since start", Double(peer.rowsReceived), labels: labels)
+            gauge("kv_peer_rows_refused", "Rows from the peer refused for a lamport beyond the accepted range", Double(peer.rowsRefused), labels: labels)
             gauge("kv_peer_rows_to_push", "Replication lag: rows of this node's feed the peer has not acknowledged", Double(peer.toPush), labels: labels)
             gauge("kv_peer_pulled_seq", "The peer's seq up to which this node applied its feed", Double(peer.pulledSeq), labels: labels)
         }

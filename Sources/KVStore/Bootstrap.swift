@@ -25,6 +25,10 @@ enum Bootstrap {
             logger.warning("the file system refused WAL mode; readers will wait for the writer", metadata: ["path": "\(path)", "journal_mode": "\(mode)"])
         }
         try connection.execute("PRAGMA synchronous = \(configuration.sync.pragmaValue)")
+        if let limit = configuration.maxDatabaseBytes {
+            let pageSize = try connection.firstRow("PRAGMA page_size") { $0.int64(at: 0) } ?? 4096
+            try connection.execute("PRAGMA max_page_count = \(max(1, Int64(limit) / max(1, pageSize)))")
+        }
 
         var applied: [Migration] = []
         let node = try connection.transaction(.immediate) {

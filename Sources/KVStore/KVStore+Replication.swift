@@ -20,6 +20,8 @@ public struct PeerApplyResult: Sendable, Equatable {
     public let mark: Int64
     /// Rows of the batch that won and were stored.
     public let applied: Int
+    /// Rows refused for an absurd lamport (`LamportClock.accepts`); the mark moved past them.
+    public var refused: [Record] = []
 }
 
 /// Where this node's own feed stands: cheap to read (no count of keys).
@@ -78,7 +80,7 @@ extension KVStore {
             try connection.run(
                 "UPDATE peers SET pulled_seq = ?, last_contact = \(SQLText.now) WHERE id = ?",
                 [.integer(newMark), .text(peer.rawValue)])
-            return PeerApplyResult(mark: newMark, applied: result.applied)
+            return PeerApplyResult(mark: newMark, applied: result.applied, refused: result.refused)
         }
     }
 
@@ -155,5 +157,22 @@ extension StoreError {
     public var feedGapMark: Int64? {
         if case .feedGap(_, let mark) = self { return mark }
         return nil
+    }
+}
+
+extension KVStore {
+    /// Deletes the tombstones that every peer has acknowledged (`seq <= ackedThrough`) and that
+    /// this node stored more than `grace` ago (DESIGN.md §2), in one transaction; returns how
+    /// many. A key whose tombstone is purged reads as absent, which is what it was.
+    public func purgeTombstones(ackedThrough: Int64, olderThan grace: Duration) async throws -> Int {
+        let seconds = max(0, grace.inSeconds)
+        return try await writer.submit { session in
+            try session.connection.run(
+                """
+                DELETE FROM kv WHERE deleted = 1 AND seq <= ?
+                AND updated_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-\(seconds) seconds')
+                """,
+                [.integer(ackedThrough)])
+        }
     }
 }

@@ -38,6 +38,10 @@ public struct StoreConfiguration: Sendable {
     /// How long a connection waits for a lock held by another process before failing.
     /// Default 5000 ms.
     public var busyTimeoutMilliseconds: Int
+    /// A quota on the database file, in bytes (`PRAGMA max_page_count`); nil (default) for
+    /// none. A write that would grow the file past it fails as `.diskFull`, exactly as a full
+    /// disk does, and reads go on.
+    public var maxDatabaseBytes: Int? = nil
 
     public init(
         path: String,

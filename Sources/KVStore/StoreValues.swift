@@ -65,10 +65,14 @@ public struct ApplyResult: Sendable, Equatable {
     public let applied: Int
     /// Rows whose version was not greater than the stored one.
     public let ignored: Int
+    /// Rows refused because their lamport is beyond what this node accepts
+    /// (`LamportClock.accepts`); the rest of the batch was applied without them.
+    public let refused: [Record]
 
-    public init(applied: Int, ignored: Int) {
+    public init(applied: Int, ignored: Int, refused: [Record] = []) {
         self.applied = applied
         self.ignored = ignored
+        self.refused = refused
     }
 }
 

@@ -70,7 +70,12 @@ final class WriteSession {
             }
         }
         var applied = 0
+        var refused: [Record] = []
         for record in records {
+            guard LamportClock.accepts(record.version.lamport, now: clock.now) else {
+                refused.append(record)
+                continue
+            }
             clock.observe(record.version.lamport)
             let stored = try connection.version(forKey: record.key)
             if Merge.shouldReplace(stored: stored, with: record.version) {
@@ -78,7 +83,7 @@ final class WriteSession {
                 applied += 1
             }
         }
-        return ApplyResult(applied: applied, ignored: records.count - applied)
+        return ApplyResult(applied: applied, ignored: records.count - applied - refused.count, refused: refused)
     }
 
     /// Adds new peers and updates the URL of known ones; their marks and epochs stay.

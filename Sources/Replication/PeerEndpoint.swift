@@ -67,7 +67,7 @@ public struct PeerEndpoint: Sendable {
         do {
             let result = try await store.applyFeed(
                 from: sender, records: batch.rows.map(\.record), batchFrom: batch.from, batchTo: batch.to)
-            await replicator.noteReceived(from: sender, rows: batch.rows.count)
+            await replicator.noteReceived(from: sender, rows: batch.rows.count, refused: result.refused)
             return PushReply(pulledSeq: result.mark, applied: result.applied)
         } catch let error as StoreError {
             if let mark = error.feedGapMark { throw PeerRequestError.gap(mark: mark) }

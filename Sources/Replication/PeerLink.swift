@@ -153,6 +153,7 @@ actor PeerLink {
                 throw error
             }
             mark = result.mark
+            noteRefused(result.refused)
             total += page.batch.rows.count
             health.rowsReceived += page.batch.rows.count
             progress(total, max(0, page.lastSeq - page.batch.to))
@@ -225,8 +226,16 @@ actor PeerLink {
                 throw ReplicationError.refused(peer: peer.id.rawValue, status: rows.status, detail: Self.detail(of: rows))
             }
             let batch = try FeedCodec.decode(rows.body)
-            let result = try await store.apply(batch.rows.map(\.record))
+            // A tombstone for a key this node does not hold at all changes nothing, and taking
+            // it would bring back a tombstone this node already purged.
+            var records: [Record] = []
+            for row in batch.rows {
+                if row.record.isTombstone, try await store.get(key: row.record.key) == nil { continue }
+                records.append(row.record)
+            }
+            let result = try await store.apply(records)
             applied += result.applied
+            noteRefused(result.refused)
             health.rowsReceived += batch.rows.count
         }
         if applied > 0 {
@@ -239,6 +248,13 @@ actor PeerLink {
 
     func noteReceived(_ rows: Int) {
         health.rowsReceived += rows
+    }
+
+    /// Logs and counts rows of this peer refused for an absurd lamport.
+    func noteRefused(_ records: [Record]) {
+        guard let first = records.first else { return }
+        health.rowsRefused += records.count
+        logger.error("refused \(records.count) row(s) from \(peer.id) stamped beyond the accepted clock range, e.g. key '\(first.key.prefix(64))' at lamport \(first.version.lamport); the rest of the batch was applied")
     }
 
     func recordFailure(_ error: any Error) -> Int {
@@ -298,6 +314,7 @@ struct LinkHealth: Sendable {
     var consecutiveFailures = 0
     var rowsSent = 0
     var rowsReceived = 0
+    var rowsRefused = 0
 }
 
 /// Serialises epoch renewals, so links that detect the same restore at once renew it once.

@@ -18,6 +18,10 @@ public struct ReplicationConfiguration: Sendable {
     /// Key and value bytes per batch, at most (a batch always holds at least one row).
     /// Default 4 MiB.
     public var batchBytes: Int = PeerProtocol.defaultBatchBytes
+    /// How long a tombstone stays after every peer has acknowledged it, before it is purged
+    /// (DESIGN.md §2). Default 24 h. Restoring a backup older than this can bring back a key
+    /// deleted since (docs/operations.md).
+    public var tombstoneGrace: Duration = .seconds(86_400)
     /// Retry pacing for a peer that fails. Default 100 ms doubling to 5 s, with jitter.
     public var backoff = Backoff()
     /// How long one request to a peer may take. Default 10 s.

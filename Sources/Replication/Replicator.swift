@@ -91,6 +91,7 @@ public final class Replicator: Sendable {
                 await pull(from: link, reason: "anti-entropy repaired")
             }
             await repairFromDigests()
+            await purgeTombstones()
         }
     }
 
@@ -102,6 +103,28 @@ public final class Replicator: Sendable {
             let toGo = state.perPeer.values.reduce(Int64(0)) { $0 + $1.toGo }
             let seconds = (ContinuousClock.now - state.started).inSeconds
             return (Int64(done), toGo, seconds > 0 ? Double(done) / seconds : 0)
+        }
+    }
+
+    /// Purges the tombstones every configured peer has acknowledged and that are older than the
+    /// grace. A peer never heard from (mark 0) holds every purge back, by construction: no
+    /// deleted key can come back from a node that has not seen its delete.
+    private func purgeTombstones() async {
+        do {
+            let reports = try await peerReports()
+            let safe: Int64
+            if let lowest = reports.map(\.pushedSeq).min() {
+                safe = lowest
+            } else {
+                safe = try await store.feedPosition().lastSeq
+            }
+            guard safe > 0 else { return }
+            let purged = try await store.purgeTombstones(ackedThrough: safe, olderThan: configuration.tombstoneGrace)
+            if purged > 0 {
+                logger.info("purged \(purged) tombstones that every peer acknowledged (through seq \(safe)) and that are older than the grace")
+            }
+        } catch {
+            logger.warning("tombstone purge skipped: \(error)")
         }
     }
 
@@ -191,9 +214,10 @@ public final class Replicator: Sendable {
     // MARK: Status
 
     /// Counts rows a peer pushed to this node (pulls count themselves), for `/status`.
-    func noteReceived(from peer: NodeID, rows: Int) async {
+    func noteReceived(from peer: NodeID, rows: Int, refused: [Record]) async {
         guard let link = links.first(where: { $0.peer.id == peer }) else { return }
         await link.noteReceived(rows)
+        await link.noteRefused(refused)
     }
 
     /// What `/status` reports for every peer, in configuration order.
@@ -209,7 +233,8 @@ public final class Replicator: Sendable {
                 PeerReport(
                     id: link.peer.id, url: link.peer.url, reachable: health.reachable, since: health.since,
                     pulledSeq: marks?.pulledSeq ?? 0, pushedSeq: pushed, toPush: max(0, state.lastSeq - pushed),
-                    lastError: health.lastError, rowsSent: health.rowsSent, rowsReceived: health.rowsReceived))
+                    lastError: health.lastError, rowsSent: health.rowsSent, rowsReceived: health.rowsReceived,
+                    rowsRefused: health.rowsRefused))
         }
         return reports
     }
@@ -227,4 +252,5 @@ public struct PeerReport: Sendable {
     public let lastError: String?
     public let rowsSent: Int
     public let rowsReceived: Int
+    public let rowsRefused: Int
 }

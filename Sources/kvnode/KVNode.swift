@@ -54,6 +54,18 @@ struct KVNodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A file holding the cluster's shared secret; every node must be given the same. Without it, any process that knows a peer id can replicate into this node: use it on any network but loopback.", valueName: "path"))
     var clusterTokenFile: String?
 
+    @Option(help: ArgumentHelp("Seconds a tombstone (a delete) is kept after every peer has acknowledged it, before it is purged. Restoring a backup older than this can bring back keys deleted since.", valueName: "seconds"))
+    var tombstoneGrace: Double = 86_400
+
+    @Option(help: ArgumentHelp("A quota on the database file, in bytes. Past it, writes fail with 507 and reads go on, as on a full disk.", valueName: "bytes"))
+    var maxDbBytes: Int?
+
+    @Option(help: ArgumentHelp("Close a connection on which nothing arrived for this many seconds, even in the middle of a request.", valueName: "seconds"))
+    var idleTimeout: Double = 60
+
+    @Option(help: "Open client and peer connections at most; more wait until one closes.")
+    var maxConnections: Int = 4_096
+
     @Option(help: "Read-only SQLite connections serving reads beside the writer. 0 queues reads behind the writes: only for measuring what the pool buys.")
     var readConnections: Int = 4
 
@@ -68,6 +80,9 @@ struct KVNodeCommand: AsyncParsableCommand {
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
         guard (0...64).contains(readConnections) else { throw ValidationError("--read-connections must be from 0 to 64") }
+        guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be positive") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
+        guard tombstoneGrace >= 0 else { throw ValidationError("--tombstone-grace must not be negative") }
         guard maxValueBytes >= 0 else { throw ValidationError("--max-value-bytes must not be negative") }
         guard !db.isEmpty else { throw ValidationError("--db needs a file path") }
         guard antiEntropyInterval > 0, antiEntropyInterval <= 86_400 else {
@@ -117,6 +132,10 @@ struct KVNodeCommand: AsyncParsableCommand {
         configuration.maxValueBytes = maxValueBytes
         configuration.groupCommit = !noGroupCommit
         configuration.readConnections = readConnections
+        configuration.maxDatabaseBytes = maxDbBytes
+        configuration.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        configuration.maxConnections = maxConnections
+        configuration.tombstoneGrace = .milliseconds(Int64(tombstoneGrace * 1000))
         configuration.antiEntropyInterval = .milliseconds(Int64(antiEntropyInterval * 1000))
         if let clusterTokenFile {
             configuration.clusterToken = try readToken(clusterTokenFile)

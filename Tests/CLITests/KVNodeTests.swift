@@ -42,6 +42,20 @@ struct KVNodeTests {
         }
     }
 
+    @Test func aReadOnlyDirectoryStopsStartUpWithOneLine() async throws {
+        try await withTemporaryDirectory { directory in
+            let locked = directory.appendingPathComponent("locked")
+            try FileManager.default.createDirectory(at: locked, withIntermediateDirectories: false)
+            // chattr +i makes the directory unwritable even for root, who ignores permission bits.
+            let lock = try await runCommand(URL(fileURLWithPath: "/usr/bin/chattr"), ["+i", locked.path])
+            try #require(lock.status == 0, "chattr +i failed: \(lock.stderr)")
+            defer { _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/chattr"), arguments: ["-i", locked.path]).waitUntilExit() }
+            let result = try await kvnode(["--id", "A", "--db", locked.appendingPathComponent("A.db").path, "--port", "0"])
+            expectOneLine(result, status: 1, containing: "cannot")
+            #expect(!FileManager.default.fileExists(atPath: locked.appendingPathComponent("A.db").path))
+        }
+    }
+
     @Test func aFileThatIsNotADatabaseIsRefusedAndLeftAlone() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("A.db").path

@@ -128,9 +128,24 @@ func withCluster(
     _ body: (LocalCluster) async throws -> Void
 ) async throws {
     try await withTemporaryDirectory { directory in
-        let cluster = try LocalCluster(directory: directory, names: names, extraArguments: extraArguments)
+        // Ports are picked free and then bound by the nodes; another test's node can take one
+        // in between. Such a start is retried on fresh ports, a few times.
+        var attempt = 0
+        var cluster = try LocalCluster(directory: directory, names: names, extraArguments: extraArguments)
+        while start {
+            do {
+                try await cluster.start()
+                break
+            } catch let error as NodeExited where error.log.contains("cannot listen") && attempt < 3 {
+                attempt += 1
+                await cluster.shutdown()
+                for name in names {
+                    for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: cluster.databasePath(name) + suffix) }
+                }
+                cluster = try LocalCluster(directory: directory, names: names, extraArguments: extraArguments)
+            }
+        }
         do {
-            if start { try await cluster.start() }
             try await body(cluster)
             await cluster.shutdown()
         } catch {

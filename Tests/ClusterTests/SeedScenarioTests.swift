@@ -151,6 +151,15 @@ struct SeedScenarioTests {
         try await withCluster(extraArguments: ["--anti-entropy-interval", "0.5"]) { cluster in
             for index in 0..<30 { _ = try await cluster.client("A").put("d\(index)", value: [UInt8(index)]) }
             let before = try await cluster.waitForConvergence()
+            // C must have consumed both feeds to their ends, so no pull will resend anything.
+            try await poll("C's marks to reach A's and B's last seqs") {
+                let marks = try await cluster.client("C").status().peers
+                for peer in marks {
+                    let seq = try await cluster.client(peer.id).status().seq
+                    if peer.pulledSeq != seq { return "C has \(peer.id)'s feed to \(peer.pulledSeq) of \(seq)" }
+                }
+                return nil
+            }
             cluster.stop("C")
             // Delete rows straight from C's file: its marks still say it has them, so no feed
             // will resend them; only comparing digests can find the hole.
@@ -163,6 +172,40 @@ struct SeedScenarioTests {
             let after = try await cluster.waitForConvergence(timeout: .seconds(30))
             #expect(after == before)
             #expect(cluster.log("C").contains("digest repair: "))
+        }
+    }
+
+    /// The hole Cassandra (gc_grace), Riak (delete_mode) and Corrosion are known for: a delete
+    /// made while a node is down, a grace period that runs out, the node back with its old file.
+    @Test func aDeleteMadeWhileANodeIsDownStaysDeletedAndItsTombstoneIsPurgedEverywhere() async throws {
+        try await withCluster(extraArguments: ["--anti-entropy-interval", "0.3", "--tombstone-grace", "0.5"]) { cluster in
+            _ = try await cluster.client("A").put("doomed", value: Array("alive".utf8))
+            _ = try await cluster.client("A").put("kept", value: Array("yes".utf8))
+            try await cluster.waitForConvergence()
+            cluster.kill("C")  // C keeps its file, with "doomed" alive in it
+            let deletion = try await cluster.client("A").delete("doomed")
+            try await cluster.waitForConvergence(["A", "B"])
+            // Well past the grace, A and B must still hold the tombstone: C has not acknowledged it.
+            try await Task.sleep(for: .seconds(2))  // lets the grace run out; the state is then checked, not waited for
+            for node in ["A", "B"] {
+                let tombstone = try await cluster.rows(node).first { $0.key == "doomed" }
+                #expect(tombstone?.deleted == true && tombstone?.lamport == deletion.lamport, "\(node) kept the tombstone")
+            }
+            try await cluster.start(["C"])
+            try await poll("the tombstone to be purged on every node", timeout: .seconds(30)) {
+                var seen: [String] = []
+                for node in cluster.names {
+                    let rows = try await cluster.rows(node)
+                    if let row = rows.first(where: { $0.key == "doomed" }) { seen.append("\(node): \(row)") }
+                    #expect(rows.first { $0.key == "doomed" }?.deleted != false, "the deleted key is never alive again on \(node)")
+                }
+                return seen.isEmpty ? nil : seen.joined(separator: ", ")
+            }
+            for node in cluster.names {
+                #expect(try await cluster.client(node).get("doomed") == nil)
+                try await cluster.waitForValue("kept", "yes", on: node)
+            }
+            #expect(cluster.log("A").contains("purged 1 tombstones"))
         }
     }
 }

@@ -61,3 +61,18 @@ struct VersionAndClockTests {
         #expect(LamportClock(now: -7).now == 0)
     }
 }
+
+@Suite("Accepted clock range")
+struct ClockBoundTests {
+    @Test func rowsBeyondTheJumpOrTheCeilingAreRefused() {
+        #expect(LamportClock.accepts(1, now: 0))
+        #expect(LamportClock.accepts(LamportClock.maxJump, now: 0))
+        #expect(!LamportClock.accepts(LamportClock.maxJump + 1, now: 0))
+        #expect(LamportClock.accepts(LamportClock.maxJump + 1_000, now: 1_000))
+        #expect(!LamportClock.accepts(0, now: 10))
+        #expect(!LamportClock.accepts(-1, now: 10))
+        #expect(!LamportClock.accepts(Int64.max, now: Int64.max - 1), "never above the ceiling")
+        #expect(!LamportClock.accepts(LamportClock.ceiling + 1, now: LamportClock.ceiling))
+        #expect(LamportClock.accepts(LamportClock.ceiling, now: LamportClock.ceiling - 1))
+    }
+}

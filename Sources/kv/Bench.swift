@@ -1,0 +1,324 @@
+import ArgumentParser
+import Foundation
+import KVClient
+import KVCore
+import Synchronization
+
+/// `kv bench`: a load generator in the spirit of redis-benchmark, over persistent HTTP/1.1
+/// connections, with latency percentiles and, against several nodes, replication lag.
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure throughput and latency of a node or a cluster.",
+        discussion: """
+            Runs --clients concurrent clients, each on its own keep-alive connection, for \
+            --duration seconds against the --node(s) (clients are spread over them), and prints \
+            requests per second and latency percentiles (p50, p90, p99, p99.9, max). Keys are \
+            bench/<n> for n in 0..<--keys, chosen at random; put writes --value-size bytes; get \
+            reads (a key never written answers 404 and counts as a miss, not an error); mixed \
+            does --read-percent reads and the rest puts. --rate caps the total request rate.
+
+            With several --node, the first node takes the writes' lag samples: about 20 times a \
+            second a just-acknowledged put is polled on every other node until readable, and \
+            the lag percentiles are printed, with the rows each node sent to its peers per \
+            client write (from /status, before and after).
+
+            Examples:
+              kv bench put --clients 64 --duration 10
+              kv bench mixed --node http://127.0.0.1:8000 --node http://127.0.0.1:8001 --node http://127.0.0.1:8002
+              kv bench get --keys 1000 --json
+            """)
+
+    enum Workload: String, ExpressibleByArgument, CaseIterable {
+        case put, get, mixed
+    }
+
+    @Argument(help: "put, get or mixed.")
+    var workload: Workload
+
+    @Option(name: .customLong("node"), help: ArgumentHelp("A node to load; repeat for several (default: $KV_NODE, else http://127.0.0.1:8000).", valueName: "url"))
+    var nodes: [String] = []
+
+    @Option(help: "Concurrent clients, each with its own connection.")
+    var clients: Int = 64
+
+    @Option(help: ArgumentHelp("Seconds to run.", valueName: "seconds"))
+    var duration: Double = 10
+
+    @Option(help: "Distinct keys to choose from.")
+    var keys: Int = 100_000
+
+    @Option(help: ArgumentHelp("Bytes per value.", valueName: "bytes"))
+    var valueSize: Int = 100
+
+    @Option(help: "Total requests per second at most (default: as fast as the node answers).")
+    var rate: Double?
+
+    @Option(help: "Percent of reads in the mixed workload.")
+    var readPercent: Int = 50
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        guard (1...10_000).contains(clients) else { throw ValidationError("--clients must be from 1 to 10000") }
+        guard duration > 0, duration <= 3_600 else { throw ValidationError("--duration must be from 0 to 3600 seconds") }
+        guard keys >= 1 else { throw ValidationError("--keys must be at least 1") }
+        guard (0...(1 << 20)).contains(valueSize) else { throw ValidationError("--value-size must be from 0 to 1048576") }
+        guard (0...100).contains(readPercent) else { throw ValidationError("--read-percent must be from 0 to 100") }
+        if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
+        for node in targetNodes {
+            do { _ = try KVClient(node: node) } catch { throw ValidationError(error.description) }
+        }
+    }
+
+    var targetNodes: [String] {
+        if !nodes.isEmpty { return nodes }
+        // The root command's own `--node` (GlobalOptions) takes the flag before this command
+        // sees it, whichever side of `bench` it stands on; every occurrence on the command line
+        // is what the user meant here.
+        let given = Self.nodeFlags(in: Array(CommandLine.arguments.dropFirst()))
+        if !given.isEmpty { return given }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["KV_NODE"], !fromEnvironment.isEmpty {
+            return [fromEnvironment]
+        }
+        return [GlobalOptions.defaultNode]
+    }
+
+    func run() async throws {
+        let targets = targetNodes
+        let before = targets.count > 1 ? try await Self.replicationCounters(targets) : nil
+        let recorder = Recorder()
+        let value = [UInt8](repeating: UInt8(ascii: "v"), count: valueSize)
+        let deadline = ContinuousClock.now + .milliseconds(Int64(duration * 1000))
+        let perClientInterval: Duration? = rate.map { .nanoseconds(Int64(Double(clients) / $0 * 1e9)) }
+        let lagProbe = targets.count > 1 && workload != .get ? LagProbe(targets: targets) : nil
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<clients {
+                let node = targets[index % targets.count]
+                let workload = self.workload
+                let keys = self.keys
+                let readPercent = self.readPercent
+                group.addTask {
+                    let client = try KVClient(node: node)
+                    defer { Task { await client.close() } }
+                    var generator = SystemRandomNumberGenerator()
+                    var next = ContinuousClock.now
+                    while ContinuousClock.now < deadline {
+                        if let interval = perClientInterval {
+                            next = next + interval
+                            if next > ContinuousClock.now { try? await Task.sleep(until: next) }
+                        }
+                        let key = "bench/\(Int.random(in: 0..<keys, using: &generator))"
+                        let read = workload == .get || (workload == .mixed && Int.random(in: 0..<100, using: &generator) < readPercent)
+                        let started = ContinuousClock.now
+                        do {
+                            if read {
+                                let found = try await client.get(key)
+                                recorder.record(ContinuousClock.now - started, miss: found == nil)
+                            } else {
+                                let reply = try await client.put(key, value: value)
+                                let acknowledged = ContinuousClock.now
+                                recorder.record(acknowledged - started, miss: false)
+                                if node == targets[0] { lagProbe?.offer(key: key, lamport: reply.lamport, acknowledged: acknowledged) }
+                            }
+                        } catch {
+                            recorder.recordError("\(error)")
+                        }
+                    }
+                }
+            }
+            if let lagProbe {
+                group.addTask { await lagProbe.run(until: deadline + .seconds(5)) }
+            }
+            try await group.waitForAll()
+        }
+        let after = targets.count > 1 ? try await Self.replicationCounters(targets) : nil
+        let report = recorder.report(seconds: duration)
+        let lag = lagProbe?.percentiles()
+        var rowsPerWrite: Double?
+        if let before, let after, after.writes > before.writes {
+            rowsPerWrite = Double(after.sent - before.sent) / Double(after.writes - before.writes)
+        }
+        print(render(report, lag: lag, rowsPerWrite: rowsPerWrite))
+        if report.errors > 0, report.requests == 0 {
+            throw Failure(message: "every request failed; first error: \(report.firstError ?? "?")", status: ExitStatus.refused)
+        }
+    }
+
+    private func render(_ report: Recorder.Report, lag: Percentiles?, rowsPerWrite: Double?) -> String {
+        func ms(_ duration: Duration) -> Double { (duration.inSeconds * 1000 * 1000).rounded() / 1000 }
+        if json {
+            var object: [String: Any] = [
+                "workload": workload.rawValue, "clients": clients, "duration_s": duration, "nodes": targetNodes,
+                "requests": report.requests, "errors": report.errors, "misses": report.misses,
+                "requests_per_second": (Double(report.requests) / duration).rounded(),
+                "latency_ms": report.latency.map { [
+                    "p50": ms($0.p50), "p90": ms($0.p90), "p99": ms($0.p99), "p999": ms($0.p999), "max": ms($0.max),
+                ] } ?? [:],
+            ]
+            if let lag {
+                object["replication_lag_ms"] = ["samples": lag.count, "p50": ms(lag.p50), "p90": ms(lag.p90), "p99": ms(lag.p99), "max": ms(lag.max)]
+            }
+            if let rowsPerWrite { object["rows_sent_per_write"] = (rowsPerWrite * 100).rounded() / 100 }
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+            return String(decoding: data, as: UTF8.self)
+        }
+        var lines = [
+            "\(workload.rawValue): \(report.requests) requests in \(duration) s from \(clients) clients to \(targetNodes.count) node(s): \(Int(Double(report.requests) / duration)) req/s",
+        ]
+        if let latency = report.latency {
+            lines.append("latency ms: p50 \(ms(latency.p50))  p90 \(ms(latency.p90))  p99 \(ms(latency.p99))  p99.9 \(ms(latency.p999))  max \(ms(latency.max))")
+        }
+        if report.misses > 0 { lines.append("misses (404): \(report.misses)") }
+        if report.errors > 0 { lines.append("errors: \(report.errors) (first: \(report.firstError ?? "?"))") }
+        if let lag {
+            lines.append("replication lag ms (\(lag.count) samples): p50 \(ms(lag.p50))  p90 \(ms(lag.p90))  p99 \(ms(lag.p99))  max \(ms(lag.max))")
+        }
+        if let rowsPerWrite { lines.append(String(format: "rows sent per client write: %.2f", rowsPerWrite)) }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The values of every `--node URL` and `--node=URL` in `arguments`.
+    static func nodeFlags(in arguments: [String]) -> [String] {
+        var found: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--node", index + 1 < arguments.count {
+                found.append(arguments[index + 1])
+                index += 2
+                continue
+            }
+            if argument.hasPrefix("--node=") { found.append(String(argument.dropFirst("--node=".count))) }
+            index += 1
+        }
+        return found
+    }
+
+    /// Σ rows sent to peers and Σ client writes over all nodes, from `/status`.
+    static func replicationCounters(_ targets: [String]) async throws -> (sent: Int64, writes: Int64) {
+        var sent: Int64 = 0
+        var writes: Int64 = 0
+        for node in targets {
+            let client = try KVClient(node: node)
+            let status = try await client.status()
+            await client.close()
+            sent += status.peers.reduce(0) { $0 + $1.rowsSent }
+            writes += status.clientWrites
+        }
+        return (sent, writes)
+    }
+}
+
+/// Latency percentiles of a sorted sample.
+struct Percentiles {
+    let count: Int
+    let p50: Duration
+    let p90: Duration
+    let p99: Duration
+    let p999: Duration
+    let max: Duration
+
+    init?(_ unsorted: [Duration]) {
+        guard !unsorted.isEmpty else { return nil }
+        let sorted = unsorted.sorted()
+        func at(_ fraction: Double) -> Duration { sorted[Swift.min(sorted.count - 1, Int(Double(sorted.count - 1) * fraction + 0.5))] }
+        count = sorted.count
+        p50 = at(0.5)
+        p90 = at(0.9)
+        p99 = at(0.99)
+        p999 = at(0.999)
+        max = sorted[sorted.count - 1]
+    }
+}
+
+/// Collects latencies from every client task.
+final class Recorder: Sendable {
+    private struct State {
+        var latencies: [Duration] = []
+        var misses = 0
+        var errors = 0
+        var firstError: String?
+    }
+
+    private let state = Mutex(State())
+
+    struct Report {
+        let requests: Int
+        let misses: Int
+        let errors: Int
+        let firstError: String?
+        let latency: Percentiles?
+    }
+
+    func record(_ latency: Duration, miss: Bool) {
+        state.withLock { state in
+            state.latencies.append(latency)
+            if miss { state.misses += 1 }
+        }
+    }
+
+    func recordError(_ description: String) {
+        state.withLock { state in
+            state.errors += 1
+            if state.firstError == nil { state.firstError = description }
+        }
+    }
+
+    func report(seconds: Double) -> Report {
+        state.withLock { state in
+            Report(
+                requests: state.latencies.count, misses: state.misses, errors: state.errors,
+                firstError: state.firstError, latency: Percentiles(state.latencies))
+        }
+    }
+}
+
+/// Samples replication lag: takes a just-acknowledged put about every 50 ms and polls every
+/// other node until it holds that version of the key (or a later one), recording the time from
+/// the acknowledgement until then.
+final class LagProbe: Sendable {
+    private struct Pending {
+        var sample: (key: String, lamport: Int64, acknowledged: ContinuousClock.Instant)?
+        var lags: [Duration] = []
+    }
+
+    private let targets: [String]
+    private let state = Mutex(Pending())
+
+    init(targets: [String]) {
+        self.targets = targets
+    }
+
+    func offer(key: String, lamport: Int64, acknowledged: ContinuousClock.Instant) {
+        state.withLock { state in
+            if state.sample == nil { state.sample = (key, lamport, acknowledged) }
+        }
+    }
+
+    func run(until deadline: ContinuousClock.Instant) async {
+        var clients: [KVClient] = []
+        for node in targets.dropFirst() {
+            if let client = try? KVClient(node: node, timeout: .seconds(2)) { clients.append(client) }
+        }
+        while ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+            guard let sample = state.withLock({ $0.sample }) else { continue }
+            for client in clients {
+                while ContinuousClock.now < deadline {
+                    // Readable once the node holds this write or a later one of the same key.
+                    if let stored = try? await client.get(sample.key), stored.lamport >= sample.lamport { break }
+                }
+                let lag = ContinuousClock.now - sample.acknowledged
+                state.withLock { $0.lags.append(lag) }
+            }
+            state.withLock { $0.sample = nil }
+        }
+        for client in clients { await client.close() }
+    }
+
+    func percentiles() -> Percentiles? {
+        state.withLock { Percentiles($0.lags) }
+    }
+}
