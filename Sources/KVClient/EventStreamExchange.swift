@@ -8,8 +8,8 @@ import Synchronization
 ///
 /// The connection and the reply's head each have `timeout`; after the head the stream may
 /// last forever, but it must never fall silent for `idleLimit` (the node sends keep-alive
-/// comments), or it is closed as unreachable. The body is read only as fast as `onEvent`
-/// returns, so a slow reader pushes back on the node through TCP instead of buffering here.
+/// comments), or it is closed as unreachable. The body is read no faster than `onEvent`
+/// returns; a caller that hands events on must bound what it keeps.
 enum EventStreamExchange {
     /// Runs the exchange until the node ends the reply (returns), `onEvent` throws, the task is
     /// cancelled (returns), or the connection fails (throws `KVClientError`).
@@ -57,6 +57,11 @@ enum EventStreamExchange {
             return true
         }
         defer { headTimer.cancel() }
+        /// Whether the head timer closed the channel; stops the timer first, so it never waits.
+        func closedForLateHead() async -> Bool {
+            headTimer.cancel()
+            return await headTimer.value
+        }
 
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: address.hostHeader)
@@ -106,6 +111,7 @@ enum EventStreamExchange {
                     }
                 }
                 if Task.isCancelled { return }
+                if responseHead == nil, await closedForLateHead() { throw KVClientError.timedOut(url: address.url) }
                 throw KVClientError.unreachable(
                     url: address.url,
                     reason: responseHead == nil ? "the node closed the connection" : "the node closed the stream")
@@ -121,7 +127,7 @@ enum EventStreamExchange {
             throw KVClientError.badResponse("the reply is not valid HTTP/1.1 (\(error))")
         } catch {
             if Task.isCancelled { return }
-            if await headTimer.value { throw KVClientError.timedOut(url: address.url) }
+            if await closedForLateHead() { throw KVClientError.timedOut(url: address.url) }
             // onEvent's own errors pass through unchanged.
             if !(error is ChannelError || error is IOError) { throw error }
             throw KVClientError.unreachable(url: address.url, reason: describe(error))
