@@ -109,7 +109,11 @@ enum NodeProcesses {
             close + 2 < stat.count
         else { return .gone(status: nil) }
         let state = stat[close + 2]
-        if state == UInt8(ascii: "Z") || state == UInt8(ascii: "X") { return .gone(status: nil) }
+        if state == UInt8(ascii: "Z") || state == UInt8(ascii: "X") {
+            // It exited after the waitpid above: reap it now when it is ours, for its status.
+            let reaped = waitpid(pid, &status, WNOHANG) == pid
+            return .gone(status: reaped ? exitStatus(status) : nil)
+        }
         guard let commandLine = readProcFile("/proc/\(pid)/cmdline") else { return .gone(status: nil) }
         let words = commandLine.split(separator: 0, omittingEmptySubsequences: false).map {
             String(decoding: $0, as: UTF8.self)
