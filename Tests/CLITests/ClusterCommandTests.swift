@@ -166,7 +166,9 @@ struct ClusterCommandTests {
                 let words = put.stdoutText.split(whereSeparator: { " (),\n".contains($0) })
                 versions["k\(index)"] = "\(words[3])@\(words[5])"
             }
-            _ = try await cluster.waitForStatus(0)
+            // Converged and settled: every peer acknowledged every row (LAG all :0), so no push
+            // or pull past a mark can bring back what is changed below.
+            _ = try await cluster.waitForStatus(0, settled: true)
 
             // Behind C's back: k2 gone, k3 at an older version, k4 a tombstone of the same version.
             let stop = try await cluster.kv("cluster", "stop", "C")
@@ -273,6 +275,15 @@ struct ClusterCommandTests {
         let watch = try await kv(["--node", url, "watch"], timeout: .seconds(30))
         #expect(watch.status == 2)
         #expect(watch.stderr == "kv: cannot reach node at \(url): connection refused\n")
+
+        // A node that accepts but never answers: the watch's head has --timeout.
+        let silent = try LocalListener()
+        defer { silent.close() }
+        let started = ContinuousClock.now
+        let hung = try await kv(["--node", silent.url, "watch", "--timeout", "0.5"], timeout: .seconds(30))
+        #expect(hung.status == 2)
+        #expect(hung.stderr == "kv: node at \(silent.url) did not reply in time\n")
+        #expect(ContinuousClock.now - started < .seconds(10))
     }
 }
 
@@ -308,13 +319,16 @@ struct KVClusterRun {
         return try await CLITests.kv(withData, stdin: stdin, timeout: timeout)
     }
 
-    /// Polls `kv cluster status` until it exits with `status`; returns that run.
-    func waitForStatus(_ status: Int32, timeout: Duration = .seconds(60)) async throws -> CommandResult {
+    /// Polls `kv cluster status` until it exits with `status` and, when `settled`, every LAG
+    /// entry is `PEER:0`; returns that run.
+    func waitForStatus(_ status: Int32, settled: Bool = false, timeout: Duration = .seconds(60)) async throws -> CommandResult {
         var last: CommandResult?
         try await poll("kv cluster status to exit \(status)", timeout: timeout, interval: .milliseconds(200)) {
             let result = try await kv("cluster", "status")
             last = result
-            return result.status == status ? nil : "exit \(result.status): \(result.stdoutText)\(result.stderr)"
+            let lags = result.lines.dropFirst().dropLast().flatMap { $0.filter { $0.contains(":") && !$0.hasPrefix("http") } }
+            let isSettled = !settled || lags.allSatisfy { $0.hasSuffix(":0") }
+            return result.status == status && isSettled ? nil : "exit \(result.status): \(result.stdoutText)\(result.stderr)"
         }
         return try #require(last)
     }
