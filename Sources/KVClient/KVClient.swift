@@ -23,7 +23,7 @@ public final class KVClient: Sendable {
     /// The node's URL, normalized to `http://HOST:PORT`.
     public let url: String
     public let timeout: Duration
-    private let owner: ConnectionOwner
+    let owner: ConnectionOwner
 
     /// How often one request may be resent after the connection closed under it.
     private static let maxResends = 3
@@ -165,7 +165,7 @@ public final class KVClient: Sendable {
     }
 
     /// The body of a 2xx reply; any other status becomes `.server` with the node's error body.
-    private func successful(_ reply: HTTPReply) throws(KVClientError) -> [UInt8] {
+    func successful(_ reply: HTTPReply) throws(KVClientError) -> [UInt8] {
         guard reply.isSuccess else { throw Self.serverError(reply) }
         return reply.body
     }
@@ -184,7 +184,7 @@ public final class KVClient: Sendable {
             detail: detail.isEmpty ? HTTPResponseStatus(statusCode: reply.status).reasonPhrase : detail)
     }
 
-    private func decode<T: Decodable>(
+    func decode<T: Decodable>(
         _ type: T.Type, from body: [UInt8], request: String
     ) throws(KVClientError) -> T {
         do {

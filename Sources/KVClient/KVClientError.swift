@@ -16,6 +16,8 @@ public struct KVClientError: Error, CustomStringConvertible, Sendable, Equatable
         case server
         /// The node answered something that is not what the API promises.
         case badResponse
+        /// A watch ended because it fell behind the changes; `resumeAfter` says where to resume.
+        case fellBehind
     }
 
     enum Base: Sendable, Equatable {
@@ -24,6 +26,7 @@ public struct KVClientError: Error, CustomStringConvertible, Sendable, Equatable
         case timedOut(url: String)
         case server(status: Int, error: String, detail: String)
         case badResponse(String)
+        case fellBehind(url: String, resumeAfter: Int64)
     }
 
     let base: Base
@@ -55,6 +58,13 @@ public struct KVClientError: Error, CustomStringConvertible, Sendable, Equatable
         Self(base: .badResponse(what))
     }
 
+    /// A watch on the node at `url` was ended because its reader fell behind the changes (the
+    /// node dropped it, or the client's own buffer filled); every change up to and including
+    /// seq `resumeAfter` was delivered, so watching again after it misses nothing.
+    public static func fellBehind(url: String, resumeAfter: Int64) -> Self {
+        Self(base: .fellBehind(url: url, resumeAfter: resumeAfter))
+    }
+
     public var kind: Kind {
         switch base {
         case .invalidNodeURL: .invalidNodeURL
@@ -62,12 +72,19 @@ public struct KVClientError: Error, CustomStringConvertible, Sendable, Equatable
         case .timedOut: .timedOut
         case .server: .server
         case .badResponse: .badResponse
+        case .fellBehind: .fellBehind
         }
     }
 
     /// The HTTP status of a `.server` error, else nil.
     public var status: Int? {
         if case .server(let status, _, _) = base { return status }
+        return nil
+    }
+
+    /// The seq to resume a watch after, for a `.fellBehind` error; else nil.
+    public var resumeAfter: Int64? {
+        if case .fellBehind(_, let resumeAfter) = base { return resumeAfter }
         return nil
     }
 
@@ -92,6 +109,8 @@ public struct KVClientError: Error, CustomStringConvertible, Sendable, Equatable
                 + (text.hasSuffix(":") ? String(text.dropLast()) : text)
         case .badResponse(let what):
             return "bad response from node: \(what)"
+        case .fellBehind(let url, let resumeAfter):
+            return "the watch on \(url) fell behind the changes; resume after seq \(resumeAfter)"
         }
     }
 }

@@ -24,7 +24,7 @@ struct KV: AsyncParsableCommand {
               kv list --prefix user/
               kv status
             """,
-        subcommands: [Put.self, Get.self, Delete.self, List.self, Status.self, Bench.self]
+        subcommands: [Put.self, Get.self, Delete.self, List.self, Status.self, Watch.self, Cluster.self, Bench.self]
     )
 
     @OptionGroup var global: GlobalOptions
@@ -44,7 +44,10 @@ struct KV: AsyncParsableCommand {
             status = error.kind == .invalidNodeURL ? ExitStatus.usage : ExitStatus.refused
         } catch let failure as Failure {
             Terminal.error(failure.message)
+            for line in failure.details { Terminal.note("  " + line) }
             status = failure.status
+        } catch let quiet as QuietExit {
+            status = quiet.status
         } catch {
             let code = exitCode(for: error)
             guard code != .success, !(error is ExitCode) else {
@@ -76,16 +79,25 @@ struct KV: AsyncParsableCommand {
 /// Exit statuses of DESIGN.md §5.
 enum ExitStatus {
     static let notFound: Int32 = 1
+    /// The command could not do what was asked (a node already runs, a cluster did not converge).
+    static let failed: Int32 = 1
     static let refused: Int32 = 2
     static let usage: Int32 = 64
 }
 
-/// A failure reported as one line and an exit status.
+/// A failure reported as one line and an exit status; `details` (a log's tail) follow it on
+/// stderr, indented.
 struct Failure: Error {
     let message: String
     let status: Int32
+    var details: [String] = []
 
     static func keyNotFound(_ key: String) -> Failure {
         Failure(message: "key '\(key)' not found", status: ExitStatus.notFound)
     }
+}
+
+/// Ends `kv` with `status` after the command already said everything on stdout (a verdict).
+struct QuietExit: Error {
+    let status: Int32
 }

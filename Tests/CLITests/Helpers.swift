@@ -11,11 +11,11 @@ func kv(
 }
 
 func kv(
-    _ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:]
+    _ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:], timeout: Duration? = nil
 ) async throws -> CommandResult {
     try await runCommand(
         Products.executable("kv"), arguments, stdin: stdin,
-        environment: ["KV_NODE": ""].merging(environment) { $1 })
+        environment: ["KV_NODE": ""].merging(environment) { $1 }, timeout: timeout)
 }
 
 /// Runs `body` with a fresh single `kvnode` (id `A`, port 0, its own temp dir), killed on every

@@ -21,6 +21,24 @@ public func unusedLocalPort() throws -> Int {
     return port
 }
 
+/// The first of `count` consecutive ports on 127.0.0.1 that could all be bound just now, for a
+/// command that takes a base port (`kv cluster up --base-port`). Bases are drawn at random
+/// from 20000–32000, below Linux's ephemeral range (32768 and up), so the kernel's picks for
+/// outgoing connections and `unusedLocalPort` cannot land in the range. Another process could
+/// still take a port in between: callers retry on a collision.
+public func unusedLocalPortRange(count: Int) throws -> Int {
+    for _ in 0..<200 {
+        let base = Int.random(in: 20_000...(32_000 - count))
+        let free = (base..<(base + count)).allSatisfy { port in
+            guard let socket = try? LocalListener(listen: false, port: port) else { return false }
+            socket.close()
+            return true
+        }
+        if free { return base }
+    }
+    throw LocalSocketError(call: "bind (no \(count) consecutive free ports found)", code: EADDRINUSE)
+}
+
 /// A socket on 127.0.0.1 with a kernel-chosen port that accepts connections (the kernel
 /// completes the handshake from its backlog) but never reads or answers: a node that hangs. For
 /// timeout tests. Closed by `close()` or when dropped.
@@ -33,8 +51,8 @@ public final class LocalListener: @unchecked Sendable {
         try self.init(listen: true)
     }
 
-    fileprivate init(listen: Bool) throws {
-        let socket = try openLoopbackSocket(backlog: listen ? 16 : nil)
+    fileprivate init(listen: Bool, port: Int = 0) throws {
+        let socket = try openLoopbackSocket(backlog: listen ? 16 : nil, port: port)
         self.port = socket.port
         self.descriptor = socket.descriptor
     }
@@ -54,7 +72,7 @@ public final class LocalListener: @unchecked Sendable {
 /// A TCP socket bound to 127.0.0.1 on a kernel-chosen port, listening with `backlog` when one
 /// is given: the one place tests open a loopback socket (`LocalListener`, `unusedLocalPort`,
 /// `FaultProxy`). The caller owns the descriptor.
-func openLoopbackSocket(backlog: Int32?) throws -> (descriptor: Int32, port: Int) {
+func openLoopbackSocket(backlog: Int32?, port: Int = 0) throws -> (descriptor: Int32, port: Int) {
     #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     #else
@@ -63,7 +81,7 @@ func openLoopbackSocket(backlog: Int32?) throws -> (descriptor: Int32, port: Int
     guard fd >= 0 else { throw LocalSocketError(call: "socket", code: errno) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
+    address.sin_port = UInt16(port).bigEndian
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafePointer(to: &address) {

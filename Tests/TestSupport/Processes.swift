@@ -22,11 +22,14 @@ public struct CommandResult: Sendable {
 }
 
 /// Runs `executable` with `arguments` to completion, feeding `stdin`, and collects its output.
+/// With a `timeout`, a command still running then is killed (SIGKILL), so a test of a command
+/// that should end by itself (`kv watch --count N`) fails instead of hanging.
 public func runCommand(
     _ executable: URL,
     _ arguments: [String],
     stdin: Data? = nil,
-    environment: [String: String]? = nil
+    environment: [String: String]? = nil,
+    timeout: Duration? = nil
 ) async throws -> CommandResult {
     let process = Process()
     process.executableURL = executable
@@ -41,14 +44,31 @@ public func runCommand(
     process.standardError = errPipe
     process.standardInput = inPipe
     try process.run()
+    let watchdog = timeout.map { limit in
+        Task.detached {
+            try await Task.sleep(for: limit)
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+    }
+    defer { watchdog?.cancel() }
     if let stdin { inPipe.fileHandleForWriting.write(stdin) }
     try inPipe.fileHandleForWriting.close()
     // Read both pipes to the end before waiting, so a chatty child cannot block on a full pipe.
-    async let out = Task.detached { outPipe.fileHandleForReading.readDataToEndOfFile() }.value
-    async let err = Task.detached { errPipe.fileHandleForReading.readDataToEndOfFile() }.value
+    async let out = readToEnd(outPipe.fileHandleForReading)
+    async let err = readToEnd(errPipe.fileHandleForReading)
     let (outData, errData) = await (out, err)
     process.waitUntilExit()
     return CommandResult(
         status: process.terminationStatus, stdout: outData,
         stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Reads `handle` to its end on a thread of its own: a blocking read on one of Swift's
+/// cooperative threads (two on a 2-core machine) would starve every other task, so a test that
+/// runs a command while it does other work (a `kv watch` beside the writes it waits for) would
+/// hang.
+private func readToEnd(_ handle: FileHandle) async -> Data {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: handle.readDataToEndOfFile()) }.start()
+    }
 }
