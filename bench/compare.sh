@@ -26,7 +26,7 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 
 {
   echo "# compare.sh run at $(date -u '+%Y-%m-%d %H:%M:%S') UTC; nproc $(nproc); load $(cut -d' ' -f1-3 /proc/loadavg)"
-  DUR=$DUR bash "$shared/peers.sh" 2>&1 | grep -E '^[a-z0-9_]+: |other processes'
+  DUR=$DUR bash "$shared/peers.sh" 2>&1 | grep -E '^[A-Za-z0-9_]+: |other processes'
   [ -n "${SKIP_CEILINGS:-}" ] || bash "$shared/swift_ceilings.sh" "$DUR" 2>&1 | grep -E '^http_ceiling'
 } | tee "$out"
 

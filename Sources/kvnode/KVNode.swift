@@ -141,6 +141,9 @@ struct KVNodeCommand: AsyncParsableCommand {
             configuration.clusterToken = try readToken(clusterTokenFile)
         }
 
+        if !configuration.peers.isEmpty && configuration.clusterToken == nil {
+            logger.warning("no --cluster-token-file: any process that can reach port \(configuration.port) and names a peer id can replicate into this node; fine on loopback, not on a network")
+        }
         let node: ConvergeNode
         do {
             node = try await ConvergeNode.start(configuration, logger: logger, handleSignals: true)
@@ -154,6 +157,12 @@ struct KVNodeCommand: AsyncParsableCommand {
 /// Reads the cluster token: the file's first line, trimmed; an empty or unreadable file stops
 /// the node.
 func readToken(_ path: String) throws -> String {
+    // Like ssh with a private key: a secret others can read is no secret.
+    if let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+        let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue, mode & 0o077 != 0
+    {
+        throw StartupFailure(message: "--cluster-token-file \(path) can be read by others (mode \(String(mode & 0o777, radix: 8))); run chmod 600 \(path)")
+    }
     guard let data = FileManager.default.contents(atPath: path) else {
         throw StartupFailure(message: "cannot read --cluster-token-file \(path); does it exist and can this user read it?")
     }

@@ -125,3 +125,30 @@ struct KVNodeTests {
         }
     }
 }
+
+@Suite("kvnode cluster token file")
+struct TokenFileTests {
+    @Test func aTokenFileOthersCanReadIsRefusedAndAPrivateOneIsTaken() async throws {
+        try await withTemporaryDirectory { directory in
+            let token = directory.appendingPathComponent("token")
+            #expect(FileManager.default.createFile(atPath: token.path, contents: Data("sekrit\n".utf8), attributes: [.posixPermissions: 0o644]))
+            let arguments = ["--id", "A", "--db", directory.appendingPathComponent("A.db").path, "--port", "0",
+                             "--peer", "B=http://127.0.0.1:1", "--cluster-token-file", token.path]
+            let refused = try await runCommand(Products.executable("kvnode"), arguments)
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("can be read by others (mode 644); run chmod 600"), "\(refused.stderr)")
+            #expect(refused.stderr.split(separator: "\n").count == 1)
+
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: token.path)
+            let node = try await NodeProcess.start(arguments, logFile: directory.appendingPathComponent("A.log"))
+            #expect(!node.log().contains("no --cluster-token-file"))
+            #expect(node.stop() == 0)
+
+            let open = try await NodeProcess.start(
+                ["--id", "A", "--db", directory.appendingPathComponent("A.db").path, "--port", "0", "--peer", "B=http://127.0.0.1:1"],
+                logFile: directory.appendingPathComponent("open.log"))
+            #expect(open.log().contains("no --cluster-token-file"), "an open cluster is warned about")
+            #expect(open.stop() == 0)
+        }
+    }
+}
