@@ -128,7 +128,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["KVClient", "KVCore", "TestSupport", "kv", "kvnode"],
+            dependencies: ["KVClient", "KVCore", "TestSupport", "kv", "kvnode"],  // kv: @testable for kv bench's arithmetic
             swiftSettings: strictSettings
         ),
     ]

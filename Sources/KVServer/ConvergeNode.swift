@@ -58,12 +58,13 @@ public final class ConvergeNode: Sendable {
             await store.close()
             throw error
         }
+        let shutdown = ShutdownSignal()
         let responder = KVResponder(
             store: store, nodeID: nodeID, maxValueBytes: configuration.maxValueBytes,
             metrics: metrics, logger: logger,
             statusReporter: { try await Self.status(of: store, replicator: replicator, metrics: metrics) },
             peers: PeerEndpoint(store: store, replicator: replicator), replicator: replicator,
-            databasePath: configuration.databasePath)
+            databasePath: configuration.databasePath, shutdown: shutdown)
 
         let bound = BoundAddress()
         let app = Application(
@@ -81,7 +82,7 @@ public final class ConvergeNode: Sendable {
         )
         let group = ServiceGroup(
             configuration: .init(
-                services: [ReplicationService(replicator: replicator), app],
+                services: [ReplicationService(replicator: replicator), app, ShutdownSignalService(signal: shutdown)],
                 gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
                 logger: Self.quietLogger(logger)))
         let task = Task {

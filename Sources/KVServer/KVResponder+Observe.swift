@@ -10,9 +10,10 @@ import Replication
 /// `GET /digest` and `GET /watch`: the read-only views an operator uses to compare nodes and to
 /// follow changes (DESIGN.md §4).
 extension KVResponder {
-    /// Rows a watcher may fall behind the head of the feed before it is dropped with an
-    /// `overflow` event naming where to resume. Memory does not grow with the lag: a watch reads
-    /// the feed a page at a time.
+    /// Rows a watcher may fall further behind the head of the feed than it was when it started,
+    /// before it is dropped with an `overflow` event naming where to resume (a watch from an old
+    /// seq reads the history at its own pace and is not dropped for it). Memory does not grow
+    /// with the lag: a watch reads the feed a page at a time.
     static let watchMaxLag: Int64 = 100_000
     /// A comment line is sent this often so proxies and clients see the stream is alive.
     static let watchKeepAlive: Duration = .seconds(15)
@@ -44,13 +45,14 @@ extension KVResponder {
             start = value
         }
         let store = self.store
+        let shutdown = self.shutdown
         // Subscribe before reading the position, so no commit falls between the two.
         let commits = store.commits()
         var position = start ?? 0
         if start == nil { position = try await store.feedPosition().lastSeq }
         let from = position
         let body = ResponseBody { writer in
-            try await Self.stream(store: store, prefix: prefix, after: from, commits: commits, to: &writer)
+            try await Self.stream(store: store, prefix: prefix, after: from, commits: commits, shutdown: shutdown, to: &writer)
         }
         return Response(
             status: .ok,
@@ -60,24 +62,31 @@ extension KVResponder {
 
     private static func stream(
         store: KVStore, prefix: String, after start: Int64, commits: AsyncStream<Int64>,
-        to writer: inout any ResponseBodyWriter
+        shutdown: ShutdownSignal, to writer: inout any ResponseBodyWriter
     ) async throws {
-        // One stream of wake-ups: every commit, and a tick for the keep-alive comment.
-        let (wakeUps, wake) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(2))
+        // One stream of wake-ups: every commit, a tick for the keep-alive, and shutdown (which
+        // ends it).
+        let (wakeUps, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let forwarder = Task {
-            for await _ in commits { wake.yield(true) }
+            for await _ in commits { wake.yield() }
             wake.finish()
         }
         let ticker = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: watchKeepAlive)
-                wake.yield(false)
+                wake.yield()
             }
+        }
+        let stopper = Task {
+            for await _ in shutdown.stream() { wake.finish() }
         }
         defer {
             forwarder.cancel()
             ticker.cancel()
+            stopper.cancel()
         }
+        var lastSent = ContinuousClock.now
+        var allowance: Int64?
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var position = start
@@ -93,17 +102,26 @@ extension KVResponder {
                     origin: record.version.origin.rawValue, seq: row.seq)
                 text += "id: \(row.seq)\ndata: \(String(decoding: try encoder.encode(event), as: UTF8.self))\n\n"
             }
-            if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
+            if !text.isEmpty {
+                try await writer.write(ByteBuffer(string: text))
+                lastSent = ContinuousClock.now
+            }
             position = max(position, page.to)
-            if page.lastSeq - position > watchMaxLag {
+            let lag = page.lastSeq - position
+            if allowance == nil { allowance = lag + watchMaxLag }
+            if lag > (allowance ?? watchMaxLag) {
                 let overflow = WatchOverflow(resumeAfter: position)
                 let data = String(decoding: try encoder.encode(overflow), as: UTF8.self)
                 try await writer.write(ByteBuffer(string: "event: overflow\ndata: \(data)\n\n"))
                 break
             }
-            if page.to < page.lastSeq { continue }  // more is waiting: read on without sleeping
-            guard let reason = await iterator.next() else { break }  // the store closed
-            if !reason { try await writer.write(ByteBuffer(string: ": ping\n\n")) }
+            if page.to < page.lastSeq, !shutdown.hasFired { continue }  // more is waiting: read on
+            // Wait for a commit or a tick; the stream ends when the node shuts down.
+            guard await iterator.next() != nil, !shutdown.hasFired else { break }
+            if ContinuousClock.now - lastSent >= watchKeepAlive {
+                try await writer.write(ByteBuffer(string: ": ping\n\n"))
+                lastSent = ContinuousClock.now
+            }
         }
         try await writer.finish(nil)
     }

@@ -26,6 +26,7 @@ struct KVResponder: HTTPResponder {
     let peers: PeerEndpoint
     let replicator: Replicator
     let databasePath: String
+    let shutdown: ShutdownSignal
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let started = ContinuousClock.now

@@ -35,8 +35,8 @@ struct Bench: AsyncParsableCommand {
     @Argument(help: "put, get or mixed.")
     var workload: Workload
 
-    @Option(name: .customLong("node"), help: ArgumentHelp("A node to load; repeat for several (default: $KV_NODE, else http://127.0.0.1:8000).", valueName: "url"))
-    var nodes: [String] = []
+    /// `--node`, repeatable: the nodes to load (GlobalOptions, so it may stand anywhere).
+    @OptionGroup var global: GlobalOptions
 
     @Option(help: "Concurrent clients, each with its own connection.")
     var clients: Int = 64
@@ -66,22 +66,10 @@ struct Bench: AsyncParsableCommand {
         guard (0...(1 << 20)).contains(valueSize) else { throw ValidationError("--value-size must be from 0 to 1048576") }
         guard (0...100).contains(readPercent) else { throw ValidationError("--read-percent must be from 0 to 100") }
         if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
-        for node in targetNodes {
-            do { _ = try KVClient(node: node) } catch { throw ValidationError(error.description) }
-        }
     }
 
     var targetNodes: [String] {
-        if !nodes.isEmpty { return nodes }
-        // The root command's own `--node` (GlobalOptions) takes the flag before this command
-        // sees it, whichever side of `bench` it stands on; every occurrence on the command line
-        // is what the user meant here.
-        let given = Self.nodeFlags(in: Array(CommandLine.arguments.dropFirst()))
-        if !given.isEmpty { return given }
-        if let fromEnvironment = ProcessInfo.processInfo.environment["KV_NODE"], !fromEnvironment.isEmpty {
-            return [fromEnvironment]
-        }
-        return [GlobalOptions.defaultNode]
+        global.nodes.isEmpty ? [global.nodeURL] : global.nodes
     }
 
     func run() async throws {
@@ -133,6 +121,9 @@ struct Bench: AsyncParsableCommand {
             }
             try await group.waitForAll()
         }
+        // Rows still in flight would be missing from the count: wait (10 s at most) until every
+        // node's peers have acknowledged everything.
+        if targets.count > 1 { await Self.waitForReplicationToSettle(targets, within: .seconds(10)) }
         let after = targets.count > 1 ? try await Self.replicationCounters(targets) : nil
         let report = recorder.report(seconds: duration)
         let lag = lagProbe?.percentiles()
@@ -179,21 +170,19 @@ struct Bench: AsyncParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    /// The values of every `--node URL` and `--node=URL` in `arguments`.
-    static func nodeFlags(in arguments: [String]) -> [String] {
-        var found: [String] = []
-        var index = 0
-        while index < arguments.count {
-            let argument = arguments[index]
-            if argument == "--node", index + 1 < arguments.count {
-                found.append(arguments[index + 1])
-                index += 2
-                continue
+    static func waitForReplicationToSettle(_ targets: [String], within limit: Duration) async {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            var settled = true
+            for node in targets {
+                guard let client = try? KVClient(node: node, timeout: .seconds(2)) else { continue }
+                let status = try? await client.status()
+                await client.close()
+                if status?.peers.contains(where: { $0.toPush > 0 }) ?? true { settled = false }
             }
-            if argument.hasPrefix("--node=") { found.append(String(argument.dropFirst("--node=".count))) }
-            index += 1
+            if settled { return }
+            try? await Task.sleep(for: .milliseconds(50))
         }
-        return found
     }
 
     /// Σ rows sent to peers and Σ client writes over all nodes, from `/status`.
