@@ -116,9 +116,6 @@ actor PeerLink {
         }
     }
 
-    /// Rows of our feed the peer has not acknowledged, as far as we know.
-    func rowsToPush(lastSeq: Int64) -> Int64 { max(0, lastSeq - pushedSeq) }
-
     var knownPushedSeq: Int64? { greeted ? pushedSeq : nil }
 
     private func persistPushedSeqNowAndThen() async throws {

@@ -349,11 +349,9 @@ private final class ProxiedConnection: Sendable {
     private let systemSend = Glibc.send
     /// A write to a socket the peer has reset must fail with EPIPE, not kill the test process.
     private let sendFlags = Int32(MSG_NOSIGNAL)
-    private let streamSocket = Int32(SOCK_STREAM.rawValue)
 #else
     private let systemSend = Darwin.send
     private let sendFlags: Int32 = 0  // SO_NOSIGPIPE is set on each socket instead
-    private let streamSocket = SOCK_STREAM
 #endif
 
 /// Waits up to 50 ms for `events` on `descriptor`; true when it is ready (or in error, which
@@ -377,16 +375,12 @@ private func closeWithReset(_ descriptor: Int32) {
 
 /// A blocking connect to 127.0.0.1:`port` (immediate on loopback); nil when refused.
 private func connectLoopback(port: Int) -> Int32? {
-    let descriptor = socket(AF_INET, streamSocket, 0)
-    guard descriptor >= 0 else { return nil }
+    guard let descriptor = try? makeTCPSocket() else { return nil }
     #if canImport(Darwin)
         var one: Int32 = 1
         _ = setsockopt(descriptor, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
     #endif
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = UInt16(port).bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var address = loopbackAddress(port: port)
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
             connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))

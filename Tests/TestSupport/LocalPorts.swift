@@ -69,20 +69,32 @@ public final class LocalListener: @unchecked Sendable {
     deinit { close() }
 }
 
-/// A TCP socket bound to 127.0.0.1 on a kernel-chosen port, listening with `backlog` when one
-/// is given: the one place tests open a loopback socket (`LocalListener`, `unusedLocalPort`,
-/// `FaultProxy`). The caller owns the descriptor.
-func openLoopbackSocket(backlog: Int32?, port: Int = 0) throws -> (descriptor: Int32, port: Int) {
+/// A new IPv4 TCP socket; the caller owns the descriptor.
+func makeTCPSocket() throws -> Int32 {
     #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     #else
         let fd = socket(AF_INET, SOCK_STREAM, 0)
     #endif
     guard fd >= 0 else { throw LocalSocketError(call: "socket", code: errno) }
+    return fd
+}
+
+/// 127.0.0.1:`port` as a socket address.
+func loopbackAddress(port: Int) -> sockaddr_in {
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = UInt16(port).bigEndian
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return address
+}
+
+/// A TCP socket bound to 127.0.0.1 on a kernel-chosen port, listening with `backlog` when one
+/// is given: the one place tests open a loopback socket (`LocalListener`, `unusedLocalPort`,
+/// `FaultProxy`). The caller owns the descriptor.
+func openLoopbackSocket(backlog: Int32?, port: Int = 0) throws -> (descriptor: Int32, port: Int) {
+    let fd = try makeTCPSocket()
+    var address = loopbackAddress(port: port)
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
