@@ -8,12 +8,14 @@ import NIOCore
 /// itself.
 actor ConnectionOwner {
     let address: NodeAddress
+    let tls: ClientTLS?
     private var current: HTTPConnection?
     private var connecting: Task<HTTPConnection, any Error>?
     private var isClosed = false
 
-    init(address: NodeAddress) {
+    init(address: NodeAddress, tls: ClientTLS?) {
         self.address = address
+        self.tls = tls
     }
 
     /// An open connection, and whether it served requests before (only then can a close by the
@@ -31,8 +33,9 @@ actor ConnectionOwner {
             task = connecting
         } else {
             let address = self.address
+            let tls = self.tls
             let connectTimeout = TimeAmount(timeout)
-            task = Task { try await HTTPConnection.connect(to: address, timeout: connectTimeout) }
+            task = Task { try await HTTPConnection.connect(to: address, tls: tls, timeout: connectTimeout) }
             connecting = task
         }
         do {
@@ -46,6 +49,7 @@ actor ConnectionOwner {
         } catch {
             if connecting == task { connecting = nil }
             if case ChannelError.connectTimeout = error { throw .timedOut(url: address.url) }
+            if let reason = tlsProblem(error) { throw .tls(url: address.url, reason: reason) }
             throw .unreachable(url: address.url, reason: describe(error))
         }
     }

@@ -15,18 +15,21 @@ enum EventStreamExchange {
     /// cancelled (returns), or the connection fails (throws `KVClientError`).
     static func run(
         address: NodeAddress,
+        tls: ClientTLS?,
         pathAndQuery: String,
         timeout: Duration,
         idleLimit: Duration,
         onEvent: (ServerSentEvent) throws -> Void
     ) async throws {
         let asyncChannel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+        let tlsRecord = TLSFailureRecord()
         do {
             asyncChannel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(TimeAmount(timeout))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: address.host, port: address.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        try HTTPConnection.addTLS(tls, for: address, record: tlsRecord, to: channel)
                         let pipeline = channel.pipeline.syncOperations
                         try pipeline.addHandler(IdleStateHandler(readTimeout: TimeAmount(idleLimit)))
                         try pipeline.addHTTPClientHandlers()
@@ -40,6 +43,7 @@ enum EventStreamExchange {
         } catch ChannelError.connectTimeout {
             throw KVClientError.timedOut(url: address.url)
         } catch {
+            if let reason = tlsProblem(error) { throw KVClientError.tls(url: address.url, reason: reason) }
             throw KVClientError.unreachable(url: address.url, reason: describe(error))
         }
 
@@ -117,6 +121,9 @@ enum EventStreamExchange {
                     reason: responseHead == nil ? "the node closed the connection" : "the node closed the stream")
             }
         } catch let error as KVClientError {
+            if let reason = tlsRecord.failure, [.unreachable, .timedOut].contains(error.kind) {
+                throw KVClientError.tls(url: address.url, reason: reason)
+            }
             throw error
         } catch is CancellationError {
             return
@@ -127,6 +134,7 @@ enum EventStreamExchange {
             throw KVClientError.badResponse("the reply is not valid HTTP/1.1 (\(error))")
         } catch {
             if Task.isCancelled { return }
+            if let reason = tlsRecord.failure ?? tlsProblem(error) { throw KVClientError.tls(url: address.url, reason: reason) }
             if await closedForLateHead() { throw KVClientError.timedOut(url: address.url) }
             // onEvent's own errors pass through unchanged.
             if !(error is ChannelError || error is IOError) { throw error }

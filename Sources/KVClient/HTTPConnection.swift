@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// One request, as `HTTPConnection` writes it.
 struct HTTPRequest: Sendable {
@@ -39,27 +40,36 @@ enum ExchangeOutcome: Sendable {
 final class HTTPConnection: Sendable {
     private let channel: any Channel
     private let queue: AsyncStream<Exchange>.Continuation
+    private let tlsRecord: TLSFailureRecord
 
     private struct Exchange: Sendable {
         let request: HTTPRequest
         let done: CheckedContinuation<ExchangeOutcome, Never>
     }
 
-    private init(channel: any Channel, queue: AsyncStream<Exchange>.Continuation) {
+    private init(channel: any Channel, queue: AsyncStream<Exchange>.Continuation, tlsRecord: TLSFailureRecord) {
         self.channel = channel
         self.queue = queue
+        self.tlsRecord = tlsRecord
     }
 
     /// Whether the channel is still open (a peer's close may not have been noticed yet).
     var isOpen: Bool { channel.isActive }
 
-    /// Connects to `address`; throws NIO's error when no connection was made in `timeout`.
-    static func connect(to address: NodeAddress, timeout: TimeAmount) async throws -> HTTPConnection {
+    /// Why TLS failed on this connection, in words, if it did; an exchange that did not get its
+    /// reply is explained by this rather than by the close that followed.
+    var tlsFailure: String? { tlsRecord.failure }
+
+    /// Connects to `address`, over TLS when it is `https` (`tls` must then be given); throws NIO's
+    /// error when no connection was made in `timeout`.
+    static func connect(to address: NodeAddress, tls: ClientTLS?, timeout: TimeAmount) async throws -> HTTPConnection {
+        let tlsRecord = TLSFailureRecord()
         let asyncChannel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: address.host, port: address.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try addTLS(tls, for: address, record: tlsRecord, to: channel)
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
                         wrappingChannelSynchronously: channel)
@@ -73,7 +83,17 @@ final class HTTPConnection: Sendable {
         Task {
             await run(asyncChannel, exchanges: stream, queue: queue, hostHeader: address.hostHeader)
         }
-        return HTTPConnection(channel: asyncChannel.channel, queue: queue)
+        return HTTPConnection(channel: asyncChannel.channel, queue: queue, tlsRecord: tlsRecord)
+    }
+
+    /// Puts TLS first in a new channel's pipeline when `address` is `https`, with a handler after
+    /// it that keeps the first TLS error in `record`.
+    static func addTLS(_ tls: ClientTLS?, for address: NodeAddress, record: TLSFailureRecord, to channel: any Channel) throws {
+        guard address.isSecure else { return }
+        guard let tls else { preconditionFailure("an https address needs a ClientTLS; KVClient.init supplies one") }
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(try tls.handler(for: address))
+        try pipeline.addHandler(record.handler())
     }
 
     /// Sends `request` after those queued before it and waits for the outcome. Never throws:
@@ -213,6 +233,12 @@ func describe(_ error: any Error) -> String {
     }
     if let error = error as? IOError {
         return systemMessage(errno: error.errnoCode)
+    }
+    if let reason = tlsProblem(error) {
+        return reason
+    }
+    if case NIOSSLError.uncleanShutdown = error {
+        return "the connection was closed"
     }
     if let error = error as? ChannelError {
         switch error {

@@ -34,12 +34,13 @@ extension KVClient {
         let (stream, continuation) = AsyncThrowingStream.makeStream(
             of: WatchedChange.self, throwing: (any Error).self, bufferingPolicy: .bufferingOldest(max(1, buffer)))
         let address = owner.address
+        let tls = owner.tls
         let timeout = self.timeout
         let task = Task {
             var delivered = after ?? 0
             do {
                 try await EventStreamExchange.run(
-                    address: address, pathAndQuery: path, timeout: timeout, idleLimit: idleLimit
+                    address: address, tls: tls, pathAndQuery: path, timeout: timeout, idleLimit: idleLimit
                 ) { message in
                     switch message.type {
                     case "message":

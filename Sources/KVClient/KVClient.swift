@@ -20,7 +20,7 @@ import NIOHTTP1
 /// connection is closed and the request fails with `.timedOut`. Call `close()` when done; a client
 /// dropped without it closes its connection in the background.
 public final class KVClient: Sendable {
-    /// The node's URL, normalized to `http://HOST:PORT`.
+    /// The node's URL, normalized to `http://HOST:PORT` or `https://HOST:PORT`.
     public let url: String
     public let timeout: Duration
     let owner: ConnectionOwner
@@ -28,13 +28,27 @@ public final class KVClient: Sendable {
     /// How often one request may be resent after the connection closed under it.
     private static let maxResends = 3
 
-    /// Prepares a client for the node at `node` (`http://HOST:PORT`); connects on first use.
-    /// Throws `.invalidNodeURL` for anything else, `https` included.
-    public init(node: String, timeout: Duration = .seconds(10)) throws(KVClientError) {
+    /// Prepares a client for the node at `node` (`http://HOST:PORT` or `https://HOST:PORT`);
+    /// connects on first use. Throws `.invalidNodeURL` for anything else.
+    ///
+    /// `tls` says how an `https` node is verified; nil trusts the system's store. It is not used
+    /// for an `http` node.
+    public init(node: String, timeout: Duration = .seconds(10), tls: ClientTLS? = nil) throws(KVClientError) {
         let address = try NodeAddress(parsing: node)
         self.url = address.url
         self.timeout = timeout
-        self.owner = ConnectionOwner(address: address)
+        self.owner = ConnectionOwner(address: address, tls: try Self.tls(tls, for: address, url: node))
+    }
+
+    /// `tls`, or for an `https` address without one, the system's trust store.
+    static func tls(_ tls: ClientTLS?, for address: NodeAddress, url: String) throws(KVClientError) -> ClientTLS? {
+        guard address.isSecure else { return nil }
+        if let tls { return tls }
+        do {
+            return try ClientTLS()
+        } catch {
+            throw .tls(url: address.url, reason: "cannot use the system's trust store: \(error)")
+        }
     }
 
     /// Stores `value` under `key` as a new version; returns that version.
@@ -121,6 +135,10 @@ public final class KVClient: Sendable {
             let outcome = await connection.exchange(request)
             timer.cancel()
             let timedOut = await timer.value
+            if let tlsFailure = connection.tlsFailure {
+                await owner.discard(connection)
+                throw .tls(url: url, reason: tlsFailure)
+            }
 
             let failure: String
             switch outcome {
@@ -141,7 +159,8 @@ public final class KVClient: Sendable {
                     resends += 1
                     continue
                 }
-                failure = reason
+                // A TLS port closes on a plain request without a word.
+                failure = reused || owner.address.isSecure ? reason : reason + " (if it serves HTTPS, use an https:// URL)"
             case .failed(let reason):
                 await owner.discard(connection)
                 if timedOut { throw .timedOut(url: url) }

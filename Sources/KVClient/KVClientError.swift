@@ -18,6 +18,9 @@ public struct KVClientError: Error, CustomStringConvertible, Sendable, Equatable
         case badResponse
         /// A watch ended because it fell behind the changes; `resumeAfter` says where to resume.
         case fellBehind
+        /// TLS with the node failed: its certificate is not trusted or does not fit the URL, it
+        /// refused ours, or it does not speak TLS.
+        case tls
     }
 
     enum Base: Sendable, Equatable {
@@ -27,6 +30,7 @@ public struct KVClientError: Error, CustomStringConvertible, Sendable, Equatable
         case server(status: Int, error: String, detail: String)
         case badResponse(String)
         case fellBehind(url: String, resumeAfter: Int64)
+        case tls(url: String, reason: String)
     }
 
     let base: Base
@@ -65,6 +69,11 @@ public struct KVClientError: Error, CustomStringConvertible, Sendable, Equatable
         Self(base: .fellBehind(url: url, resumeAfter: resumeAfter))
     }
 
+    /// TLS with the node at `url` failed; `reason` names the cause and the fix.
+    public static func tls(url: String, reason: String) -> Self {
+        Self(base: .tls(url: url, reason: reason))
+    }
+
     public var kind: Kind {
         switch base {
         case .invalidNodeURL: .invalidNodeURL
@@ -73,6 +82,7 @@ public struct KVClientError: Error, CustomStringConvertible, Sendable, Equatable
         case .server: .server
         case .badResponse: .badResponse
         case .fellBehind: .fellBehind
+        case .tls: .tls
         }
     }
 
@@ -111,6 +121,8 @@ public struct KVClientError: Error, CustomStringConvertible, Sendable, Equatable
             return "bad response from node: \(what)"
         case .fellBehind(let url, let resumeAfter):
             return "the watch on \(url) fell behind the changes; resume after seq \(resumeAfter)"
+        case .tls(let url, let reason):
+            return "TLS with node at \(url) failed: \(reason)"
         }
     }
 }

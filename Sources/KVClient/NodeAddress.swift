@@ -1,26 +1,28 @@
-/// Where a node listens, parsed from `http://HOST[:PORT]` at the edge so nothing later can meet a
-/// malformed URL.
+/// Where a node listens, parsed from `http://HOST[:PORT]` or `https://HOST[:PORT]` at the edge so
+/// nothing later can meet a malformed URL.
 struct NodeAddress: Sendable, Hashable {
     /// The host as given, without IPv6 brackets.
     let host: String
     let port: Int
-    /// The normalized URL, `http://HOST:PORT`, used in messages.
+    /// Whether the node is reached over TLS (`https`).
+    let isSecure: Bool
+    /// The normalized URL, `http://HOST:PORT` or `https://HOST:PORT`, used in messages.
     let url: String
 
-    /// Parses `text`; accepts `http://HOST` and `http://HOST:PORT` with an optional final `/`.
-    /// Refuses every other scheme (naming `https` explicitly), user info, paths, queries and
-    /// fragments, an empty host and a port outside 1–65535.
+    /// Parses `text`; accepts `http://HOST[:PORT]` and `https://HOST[:PORT]` (ports 80 and 443 by
+    /// default) with an optional final `/`. Refuses every other scheme, user info, paths, queries
+    /// and fragments, an empty host and a port outside 1–65535.
     init(parsing text: String) throws(KVClientError) {
         func refuse(_ reason: String) -> KVClientError { .invalidNodeURL(text, reason: reason) }
 
         guard let schemeEnd = text.firstRange(of: "://") else {
-            throw refuse("expected http://HOST:PORT")
+            throw refuse("expected http://HOST:PORT or https://HOST:PORT")
         }
         let scheme = text[..<schemeEnd.lowerBound].lowercased()
-        if scheme == "https" {
-            throw refuse("https is not supported; nodes serve plain http (use http://)")
+        guard scheme == "http" || scheme == "https" else {
+            throw refuse("the scheme must be http or https, not \(scheme)")
         }
-        guard scheme == "http" else { throw refuse("the scheme must be http, not \(scheme)") }
+        let isSecure = scheme == "https"
 
         var authority = text[schemeEnd.upperBound...]
         if authority.hasSuffix("/") { authority = authority.dropLast() }
@@ -53,7 +55,7 @@ struct NodeAddress: Sendable, Hashable {
         }
 
         guard !hostPart.isEmpty else { throw refuse("the host is missing") }
-        var port = 80
+        var port = isSecure ? 443 : 80
         if let portPart {
             guard let parsed = Int(portPart), (1...65535).contains(parsed),
                 portPart.allSatisfy(\.isASCII)
@@ -62,12 +64,12 @@ struct NodeAddress: Sendable, Hashable {
         }
         self.host = String(hostPart)
         self.port = port
+        self.isSecure = isSecure
         let shownHost = hostPart.contains(":") ? "[\(hostPart)]" : String(hostPart)
-        self.url = "http://\(shownHost):\(port)"
+        self.hostHeader = "\(shownHost):\(port)"
+        self.url = "\(scheme)://\(hostHeader)"
     }
 
-    /// The value of the `Host` header.
-    var hostHeader: String {
-        String(url.dropFirst("http://".count))
-    }
+    /// The value of the `Host` header: `HOST:PORT`.
+    let hostHeader: String
 }

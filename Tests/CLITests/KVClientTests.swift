@@ -9,7 +9,7 @@ struct KVClientTests {
     @Test(
         "node URLs other than http://HOST[:PORT] are refused",
         arguments: [
-            "127.0.0.1:8000", "https://127.0.0.1:8000", "ftp://x", "http://", "http://:8000",
+            "127.0.0.1:8000", "https://", "https://h:0", "ftp://x", "http://", "http://:8000",
             "http://h:0", "http://h:65536", "http://h:port", "http://h:80/kv", "http://h?x=1",
             "http://user@h:80", "http://[::1",
         ])
@@ -27,6 +27,8 @@ struct KVClientTests {
         #expect(try KVClient(node: "http://localhost:8001/").url == "http://localhost:8001")
         #expect(try KVClient(node: "HTTP://example.org").url == "http://example.org:80")
         #expect(try KVClient(node: "http://[::1]:9000").url == "http://[::1]:9000")
+        #expect(try KVClient(node: "https://127.0.0.1:8443").url == "https://127.0.0.1:8443")
+        #expect(try KVClient(node: "HTTPS://example.org/").url == "https://example.org:443")
     }
 
     @Test("a closed port is .unreachable with the system's reason")
