@@ -33,6 +33,11 @@ struct APIError: Error, Sendable {
         APIError(status: .notFound, code: "not_found", detail: "key '\(key)' does not exist on node \(node)")
     }
 
+    /// A peer route reached over TLS without a client certificate, on a node that verifies them.
+    static let peerCertificateRequired = APIError(
+        status: .unauthorized, code: "client_certificate_required",
+        detail: "peer requests must come with a client certificate signed by this node's --tls-ca-file; start the sending node with --tls-cert and --tls-key")
+
     static func noSuchRoute(_ path: String) -> APIError {
         APIError(
             status: .notFound, code: "no_such_route",

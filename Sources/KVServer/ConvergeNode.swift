@@ -2,6 +2,7 @@ public import KVStore
 public import Logging
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
 import NIOCore
 import ServiceLifecycle
 import UnixSignals
@@ -17,7 +18,7 @@ import Replication
 /// SIGTERM/SIGINT (when `handleSignals` is set) shuts down gracefully: the listener closes,
 /// requests in flight finish, then the store finishes its queued writes and closes.
 public final class ConvergeNode: Sendable {
-    /// `http://HOST:PORT` as bound.
+    /// `http://HOST:PORT` as bound, `https://` when the node serves TLS.
     public let url: String
     public let store: KVStore
     public let configuration: NodeConfiguration
@@ -42,6 +43,12 @@ public final class ConvergeNode: Sendable {
     public static func start(
         _ configuration: NodeConfiguration, logger: Logger, handleSignals: Bool = false
     ) async throws -> ConvergeNode {
+        var server = HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout)))
+        if let tls = configuration.tls {
+            // TLS is the first handler of every connection's pipeline; HTTP runs inside it.
+            server = try .tls(server, tlsConfiguration: tls.configuration)
+        }
+        let scheme = configuration.tls == nil ? "http" : "https"
         let store = try await KVStore.open(configuration.storeConfiguration, logger: logger)
         do {
             try await store.configurePeers(configuration.peers)
@@ -59,24 +66,25 @@ public final class ConvergeNode: Sendable {
             throw error
         }
         let shutdown = ShutdownSignal()
-        let responder = KVResponder(
+        var responder = KVResponder(
             store: store, nodeID: nodeID, maxValueBytes: configuration.maxValueBytes,
             metrics: metrics, logger: logger,
             statusReporter: { try await Self.status(of: store, replicator: replicator, metrics: metrics) },
             peers: PeerEndpoint(store: store, replicator: replicator), replicator: replicator,
             databasePath: configuration.databasePath, shutdown: shutdown)
+        responder.peersNeedCertificates = configuration.tls?.caFile != nil
 
         let bound = BoundAddress()
         let app = Application(
             responder: responder,
-            server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
+            server: server,
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: nil, backlog: 1024, reuseAddress: true,
                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
-                bound.resolve(.success("http://\(configuration.host):\(port)"))
+                bound.resolve(.success("\(scheme)://\(configuration.host):\(port)"))
             },
             logger: Self.quietLogger(logger)
         )

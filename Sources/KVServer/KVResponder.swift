@@ -15,7 +15,7 @@ import Replication
 /// path the API knows answers a wrong method with 405 and an `Allow` header. Every outcome,
 /// error or not, is counted by route pattern in `/metrics`.
 struct KVResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = NodeRequestContext
 
     let store: KVStore
     let nodeID: NodeID
@@ -27,6 +27,8 @@ struct KVResponder: HTTPResponder {
     let replicator: Replicator
     let databasePath: String
     let shutdown: ShutdownSignal
+    /// Peer routes refuse a sender that showed no certificate (the node serves TLS with a CA file).
+    var peersNeedCertificates = false
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let started = ContinuousClock.now
@@ -34,7 +36,7 @@ struct KVResponder: HTTPResponder {
         let route = Route(path: path)
         let response: Response
         do {
-            response = try await handle(route, request: request)
+            response = try await handle(route, request: request, context: context)
         } catch {
             if let apiError = APIError.from(error) {
                 if apiError.status.code >= 500 {
@@ -57,7 +59,7 @@ struct KVResponder: HTTPResponder {
         return response
     }
 
-    private func handle(_ route: Route, request: Request) async throws -> Response {
+    private func handle(_ route: Route, request: Request, context: Context) async throws -> Response {
         var request = request
         switch (route, request.method) {
         case (.key(let encoded), .get):
@@ -88,6 +90,9 @@ struct KVResponder: HTTPResponder {
         case (.watch, .get):
             return try await watch(request.uri)
         case (.hello, .post), (.push, .post), (.feed, .get), (.bucket, .get):
+            if peersNeedCertificates, await !context.presentedClientCertificate() {
+                throw APIError.peerCertificateRequired
+            }
             return try await servePeer(route, request: &request)
         case (.unknown, _):
             throw APIError.noSuchRoute(request.uri.path)

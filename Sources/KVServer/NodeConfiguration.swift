@@ -1,5 +1,6 @@
 public import KVCore
 public import KVStore
+public import KVClient
 import Replication
 
 /// Everything a node needs to start, filled from `kvnode`'s flags or by a test.
@@ -41,6 +42,11 @@ public struct NodeConfiguration: Sendable {
     public var tombstoneGrace: Duration = .seconds(86_400)
     /// How often every peer's feed is pulled past the mark. Default 10 s.
     public var antiEntropyInterval: Duration = .seconds(10)
+    /// Serve HTTPS only, with this certificate and key; nil (default) serves plain HTTP.
+    public var tls: ServerTLS?
+    /// How peers given as `https://` URLs are verified, and the certificate shown to them; nil
+    /// (default) trusts the system's store and shows none.
+    public var peerTLS: ClientTLS?
 
     public init(id: NodeID, databasePath: String) {
         self.id = id
@@ -60,6 +66,7 @@ public struct NodeConfiguration: Sendable {
         configuration.clusterToken = clusterToken
         configuration.antiEntropyInterval = antiEntropyInterval
         configuration.tombstoneGrace = tombstoneGrace
+        configuration.peerTLS = peerTLS
         return configuration
     }
 }

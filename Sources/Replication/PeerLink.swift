@@ -33,8 +33,8 @@ actor PeerLink {
         self.store = store
         self.logger = logger
         self.epochGuard = epochGuard
-        pushClient = try KVClient(node: peer.url, timeout: configuration.requestTimeout)
-        pullClient = try KVClient(node: peer.url, timeout: configuration.requestTimeout)
+        pushClient = try KVClient(node: peer.url, timeout: configuration.requestTimeout, tls: configuration.peerTLS)
+        pullClient = try KVClient(node: peer.url, timeout: configuration.requestTimeout, tls: configuration.peerTLS)
     }
 
     func close() async {

@@ -1,5 +1,6 @@
 public import KVCore
 public import KVStore
+public import KVClient
 
 /// How a node replicates: with whom, how often it checks, how big its batches are.
 public struct ReplicationConfiguration: Sendable {
@@ -26,6 +27,9 @@ public struct ReplicationConfiguration: Sendable {
     public var backoff = Backoff()
     /// How long one request to a peer may take. Default 10 s.
     public var requestTimeout: Duration = .seconds(10)
+    /// How peers with `https://` URLs are verified and what certificate this node shows them;
+    /// nil (default) trusts the system's store and shows none.
+    public var peerTLS: ClientTLS?
 
     public init(identity: NodeID, peers: [PeerConfig]) {
         self.identity = identity

@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Foundation
+import KVClient
 import KVCore
 import KVServer
 import KVStore
@@ -19,6 +20,9 @@ struct KVNodeCommand: AsyncParsableCommand {
               kvnode --id A --port 8000 --db data/A.db \\
                      --peer B=http://127.0.0.1:8001 --peer C=http://127.0.0.1:8002
               kvnode --id A --port 0 --db /tmp/a.db      # any free port; the log names it
+              kvnode --id A --host 0.0.0.0 --db A.db --tls-cert A.pem --tls-key A.key \\
+                     --tls-ca-file ca.pem --cluster-token-file token \\
+                     --peer B=https://10.0.0.2:8000 --peer C=https://10.0.0.3:8000
             """)
 
     @Option(help: "This node's id: letters, digits, '-', '_' or '.'. The database file belongs to it.")
@@ -54,6 +58,15 @@ struct KVNodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A file holding the cluster's shared secret; every node must be given the same. Without it, any process that knows a peer id can replicate into this node: use it on any network but loopback.", valueName: "path"))
     var clusterTokenFile: String?
 
+    @Option(help: ArgumentHelp("PEM certificate (chain) to serve HTTPS with; needs --tls-key. With it the node serves HTTPS only, and shows this certificate to its peers.", valueName: "path"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("PEM private key of --tls-cert, unencrypted; refused if group or others may read it (chmod 600).", valueName: "path"))
+    var tlsKey: String?
+
+    @Option(help: ArgumentHelp("PEM bundle of the CA(s) that sign the cluster's certificates: https peers must present a certificate it signs, and a client certificate from another CA is refused. Without it, https peers are verified against the system's trust store.", valueName: "path"))
+    var tlsCaFile: String?
+
     @Option(help: ArgumentHelp("Seconds a tombstone (a delete) is kept after every peer has acknowledged it, before it is purged. Restoring a backup older than this can bring back keys deleted since.", valueName: "seconds"))
     var tombstoneGrace: Double = 86_400
 
@@ -88,6 +101,9 @@ struct KVNodeCommand: AsyncParsableCommand {
         guard antiEntropyInterval > 0, antiEntropyInterval <= 86_400 else {
             throw ValidationError("--anti-entropy-interval must be from 0 to 86400 seconds (exclusive of 0)")
         }
+        guard (tlsCert == nil) == (tlsKey == nil) else {
+            throw ValidationError(tlsCert == nil ? "--tls-key needs --tls-cert (the certificate of that key)" : "--tls-cert needs --tls-key (the certificate's private key)")
+        }
         _ = try parsedPeers()
     }
 
@@ -106,8 +122,8 @@ struct KVNodeCommand: AsyncParsableCommand {
             }
             guard peerID.rawValue != id else { throw ValidationError("--peer '\(text)' names this node itself") }
             guard seen.insert(peerID.rawValue).inserted else { throw ValidationError("--peer \(peerID) is given twice") }
-            guard let url = URL(string: parts[1]), url.scheme == "http", url.host != nil, url.port != nil else {
-                throw ValidationError("--peer '\(text)': the URL must look like http://HOST:PORT")
+            guard let url = URL(string: parts[1]), url.scheme == "http" || url.scheme == "https", url.host != nil, url.port != nil else {
+                throw ValidationError("--peer '\(text)': the URL must look like http://HOST:PORT or https://HOST:PORT")
             }
             return PeerConfig(id: peerID, url: parts[1])
         }
@@ -139,6 +155,20 @@ struct KVNodeCommand: AsyncParsableCommand {
         configuration.antiEntropyInterval = .milliseconds(Int64(antiEntropyInterval * 1000))
         if let clusterTokenFile {
             configuration.clusterToken = try readToken(clusterTokenFile)
+        }
+        do {
+            if let tlsCert, let tlsKey {
+                configuration.tls = try ServerTLS(certificateFile: tlsCert, keyFile: tlsKey, caFile: tlsCaFile)
+            }
+            if tlsCert != nil || tlsCaFile != nil {
+                configuration.peerTLS = try ClientTLS(caFile: tlsCaFile, certificateFile: tlsCert, keyFile: tlsKey)
+            }
+        } catch {
+            throw StartupFailure(message: "\(error)")
+        }
+        let plainPeers = configuration.peers.filter { $0.url.lowercased().hasPrefix("http://") }.map(\.id.rawValue)
+        if configuration.tls != nil, !plainPeers.isEmpty {
+            logger.warning("this node serves HTTPS but talks to \(plainPeers.joined(separator: ", ")) over plain HTTP; give every peer as https://")
         }
 
         if !configuration.peers.isEmpty && configuration.clusterToken == nil {
