@@ -13,7 +13,9 @@ struct KV: AsyncParsableCommand {
         abstract: "Read and write keys on a Converge node.",
         discussion: """
             Talks to one node over its HTTP API. The node is --node URL, else $KV_NODE, else \
-            http://127.0.0.1:8000; --node may stand before or after the subcommand.
+            http://127.0.0.1:8000; --node may stand before or after the subcommand. An \
+            https:// node is checked against --tls-ca-file (or $KV_TLS_CA_FILE), else the \
+            system's trust store.
 
             Exit status: 0 done, 1 key not found, 2 the node could not be reached or refused \
             the request, 64 bad usage.
@@ -21,6 +23,7 @@ struct KV: AsyncParsableCommand {
             Examples:
               kv put greeting hello
               kv --node http://127.0.0.1:8001 get greeting
+              kv --tls-ca-file ca.pem --node https://10.0.0.1:8000 get greeting
               kv list --prefix user/
               kv status
             """,

@@ -41,7 +41,7 @@ struct Watch: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = try KVClient(node: global.nodeURL, timeout: global.requestTimeout)
+        let client = try global.clientSettings().client(global.nodeURL)
         defer { Task { await client.close() } }
         var seen = 0
         do {

@@ -23,7 +23,7 @@ struct BenchTests {
     @Test("bad arguments exit 64 with one line", arguments: [
         ["bench", "put", "--clients", "0"], ["bench", "put", "--duration", "0"], ["bench", "fly"],
         ["bench", "get", "--keys", "0"], ["bench", "mixed", "--read-percent", "101"], ["bench", "put", "--rate", "-5"],
-        ["bench", "put", "--value-size", "2000000"], ["bench", "put", "--node", "https://127.0.0.1:1"],
+        ["bench", "put", "--value-size", "2000000"], ["bench", "put", "--node", "https://127.0.0.1:1/kv"],
     ])
     func badArguments(arguments: [String]) async throws {
         let result = try await runCommand(Products.executable("kv"), arguments)

@@ -255,7 +255,7 @@ struct ClusterCommandTests {
             ["cluster", "up", "--nodes", "0"], ["cluster", "up", "--nodes", "27"],
             ["cluster", "up", "--base-port", "65535"], ["cluster", "status", "--count", "2"],
             ["cluster", "status", "--watch", "--count", "0"], ["cluster", "stop"], ["cluster", "up", "--wait", "0"],
-            ["cluster", "verify", "--node", "https://127.0.0.1:1"], ["watch", "--count", "0"], ["watch", "--after", "x"],
+            ["cluster", "verify", "--node", "https://127.0.0.1:1/x"], ["watch", "--count", "0"], ["watch", "--after", "x"],
         ])
     func usage(arguments: [String]) async throws {
         let result = try await kv(arguments)

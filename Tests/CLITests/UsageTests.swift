@@ -16,7 +16,7 @@ struct UsageTests {
             ["list", "--limit", "1001"],
             ["list", "--limit", "many"],
             ["--nod", "http://127.0.0.1:1", "get", "a"],
-            ["--node", "https://127.0.0.1:8000", "get", "a"],
+            ["--node", "ftp://127.0.0.1:8000", "get", "a"],
             ["get", "a", "--node", "127.0.0.1:8000"],
             ["get", "a", "--node", "http://127.0.0.1:8000/kv"],
         ])
@@ -29,11 +29,11 @@ struct UsageTests {
         #expect(result.stderr.contains("--help"))
     }
 
-    @Test("an https node is refused with the reason")
-    func httpsRefused() async throws {
-        let result = try await kv("--node", "https://127.0.0.1:8000", "get", "a")
-        #expect(result.status == 64)
-        #expect(result.stderr.contains("https is not supported"))
+    @Test("a CA file that cannot be used is one line naming it, exit status 2")
+    func unusableCAFile() async throws {
+        let result = try await kv("--node", "https://127.0.0.1:8000", "--tls-ca-file", "/nonexistent/ca.pem", "get", "a")
+        #expect(result.status == 2)
+        #expect(result.stderrLines == ["kv: --tls-ca-file /nonexistent/ca.pem: no such file"], "stderr: \(result.stderr)")
     }
 
     @Test("--help describes every subcommand and exits 0")
