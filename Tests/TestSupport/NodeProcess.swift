@@ -79,7 +79,7 @@ public final class NodeProcess: @unchecked Sendable {
             let text = self.log()
             let utf8 = Array(text.utf8)
             let fresh = String(decoding: utf8[min(Int(startOffset), utf8.count)...], as: UTF8.self)
-            if let range = fresh.range(of: #"listening on (http://[^\s]+)"#, options: .regularExpression) {
+            if let range = fresh.range(of: #"listening on (https?://[^\s]+)"#, options: .regularExpression) {
                 found = String(fresh[range].dropFirst("listening on ".count))
                 return nil
             }
