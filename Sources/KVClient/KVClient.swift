@@ -37,11 +37,11 @@ public final class KVClient: Sendable {
         let address = try NodeAddress(parsing: node)
         self.url = address.url
         self.timeout = timeout
-        self.owner = ConnectionOwner(address: address, tls: try Self.tls(tls, for: address, url: node))
+        self.owner = ConnectionOwner(address: address, tls: try Self.tls(tls, for: address))
     }
 
     /// `tls`, or for an `https` address without one, the system's trust store.
-    static func tls(_ tls: ClientTLS?, for address: NodeAddress, url: String) throws(KVClientError) -> ClientTLS? {
+    static func tls(_ tls: ClientTLS?, for address: NodeAddress) throws(KVClientError) -> ClientTLS? {
         guard address.isSecure else { return nil }
         if let tls { return tls }
         do {
@@ -135,6 +135,7 @@ public final class KVClient: Sendable {
             let outcome = await connection.exchange(request)
             timer.cancel()
             let timedOut = await timer.value
+            if case .reply(let reply) = outcome { return reply }
             if let tlsFailure = connection.tlsFailure {
                 await owner.discard(connection)
                 throw .tls(url: url, reason: tlsFailure)
