@@ -64,7 +64,7 @@ struct KVNodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("PEM private key of --tls-cert, unencrypted; refused if group or others may read it (chmod 600).", valueName: "path"))
     var tlsKey: String?
 
-    @Option(help: ArgumentHelp("PEM bundle of the CA(s) that sign the cluster's certificates: https peers must present a certificate it signs, and a client certificate from another CA is refused. Without it, https peers are verified against the system's trust store.", valueName: "path"))
+    @Option(help: ArgumentHelp("PEM bundle of the CA(s) that sign the cluster's certificates: https peers must present a certificate it signs; when this node serves TLS, a client certificate from another CA is refused and peer requests must come with one it signs. Without it, https peers are verified against the system's trust store.", valueName: "path"))
     var tlsCaFile: String?
 
     @Option(help: ArgumentHelp("Seconds a tombstone (a delete) is kept after every peer has acknowledged it, before it is purged. Restoring a backup older than this can bring back keys deleted since.", valueName: "seconds"))
