@@ -51,7 +51,9 @@ struct KVClientTests {
             _ = try await client.put("k", value: [1])
         }
         let elapsed = ContinuousClock.now - started
-        #expect(elapsed >= .milliseconds(300) && elapsed < .seconds(5))
+        // Not before the timeout; the upper bound only tells "timed out" from "waited for a reply
+        // that never comes": on a loaded 2-core box the timer alone has run 4 s late.
+        #expect(elapsed >= .milliseconds(300) && elapsed < .seconds(60))
         await client.close()
     }
 

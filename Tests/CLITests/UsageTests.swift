@@ -97,7 +97,9 @@ struct UsageTests {
         let result = try await kv("--node", listener.url, "--timeout", "0.5", "get", "x")
         #expect(result.status == 2)
         #expect(result.stderr == "kv: node at \(listener.url) did not reply in time\n")
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // The message shows the timeout fired; the bound only catches a kv that waits forever
+        // (starting a debug kv on a loaded 2-core box has taken 4 s).
+        #expect(ContinuousClock.now - started < .seconds(60))
     }
 
     @Test("--timeout must be positive", arguments: ["0", "-1", "soon"])
