@@ -1,7 +1,5 @@
 public import KVStore
 public import Logging
-import Hummingbird
-import HummingbirdCore
 import NIOCore
 import ServiceLifecycle
 import UnixSignals
@@ -67,22 +65,15 @@ public final class ConvergeNode: Sendable {
             databasePath: configuration.databasePath, shutdown: shutdown)
 
         let bound = BoundAddress()
-        let app = Application(
-            responder: responder,
-            server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout))),
+        let server = HTTPServer(
             configuration: .init(
-                address: .hostname(configuration.host, port: configuration.port),
-                serverName: nil, backlog: 1024, reuseAddress: true,
-                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? configuration.port
-                bound.resolve(.success("http://\(configuration.host):\(port)"))
-            },
-            logger: Self.quietLogger(logger)
-        )
+                host: configuration.host, port: configuration.port, idleTimeout: configuration.idleTimeout,
+                maxConnections: configuration.maxConnections),
+            responder: responder,
+            onListening: { port in bound.resolve(.success("http://\(configuration.host):\(port)")) })
         let group = ServiceGroup(
             configuration: .init(
-                services: [ReplicationService(replicator: replicator), app, ShutdownSignalService(signal: shutdown)],
+                services: [ReplicationService(replicator: replicator), server, ShutdownSignalService(signal: shutdown)],
                 gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
                 logger: Self.quietLogger(logger)))
         let task = Task {
@@ -147,7 +138,7 @@ public final class ConvergeNode: Sendable {
             peers: peers)
     }
 
-    /// Hummingbird and ServiceLifecycle log each request and lifecycle step at info; the node
+    /// ServiceLifecycle logs each lifecycle step at info; the node
     /// logs its own events in plain words, so theirs are kept to warnings unless debugging.
     private static func quietLogger(_ logger: Logger) -> Logger {
         var quiet = logger
@@ -194,12 +185,6 @@ private final class BoundAddress: Sendable {
             }
             if let ready { continuation.resume(with: ready) }
         }
-    }
-}
-
-extension TimeAmount {
-    init(_ duration: Duration) {
-        self = .nanoseconds(duration.inNanoseconds)
     }
 }
 
