@@ -303,8 +303,9 @@ enum Route: Equatable {
     case unknown
 
     init(path: Substring) {
-        if path.hasPrefix("/kv/") {
-            self = .key(path.dropFirst(4))
+        // On the UTF-8 view: it is the hot path, and `Character` walking is not free.
+        if path.utf8.starts(with: "/kv/".utf8) {
+            self = .key(path[path.utf8.index(path.startIndex, offsetBy: 4)...])
             return
         }
         switch String(path) {

@@ -25,10 +25,13 @@ struct ServerRequest: Sendable {
         split(target).path
     }
 
+    /// Works on the UTF-8 view: walking `Character`s would run grapheme breaking on every
+    /// request.
     private static func split(_ uri: String) -> (path: Substring, query: Substring?) {
-        let target = uri[...].prefix { $0 != "#" }
-        guard let mark = target.firstIndex(of: "?") else { return (target, nil) }
-        return (target[..<mark], target[target.index(after: mark)...])
+        let bytes = uri.utf8
+        let end = bytes.firstIndex(of: UInt8(ascii: "#")) ?? bytes.endIndex
+        guard let mark = bytes[..<end].firstIndex(of: UInt8(ascii: "?")) else { return (uri[..<end], nil) }
+        return (uri[..<mark], uri[bytes.index(after: mark)..<end])
     }
 }
 
