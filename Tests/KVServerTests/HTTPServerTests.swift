@@ -14,6 +14,15 @@ struct HTTPServerTests {
         try #require(node.url.split(separator: ":").last.flatMap { Int($0) })
     }
 
+    /// Reads until the node closes the connection, on a thread of its own: a blocking read on
+    /// the cooperative pool (two threads here) would starve the node's task-served routes in
+    /// this very process while other tests run.
+    private func readOffThePool(_ connection: RawConnection) async -> (bytes: [UInt8], closed: Bool) {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: connection.readUntilClosed(timeout: 10)) }.start()
+        }
+    }
+
     /// The status codes of the responses in `bytes`, in order, and their text.
     private func statuses(_ bytes: [UInt8]) -> (codes: [Int], text: String) {
         let text = String(decoding: bytes, as: UTF8.self)
@@ -32,7 +41,7 @@ struct HTTPServerTests {
                 + "DELETE /kv/p1 HTTP/1.1\r\nHost: x\r\n\r\n"
                 + "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
             #expect(connection.send(Array(requests.utf8)))
-            let outcome = await Task.detached { connection.readUntilClosed(timeout: 10) }.value
+            let outcome = await readOffThePool(connection)
             let (codes, text) = statuses(outcome.bytes)
             #expect(codes == [200, 200, 404, 200, 200], "\(text)")
             #expect(text.contains("\r\n\r\nfirst"), "the GET answered the value the PUT before it stored")
@@ -52,7 +61,7 @@ struct HTTPServerTests {
                 + "258\r\n\(chunk)\r\n258\r\n\(chunk)\r\n0\r\n\r\n"
                 + "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
             #expect(connection.send(Array(request.utf8)))
-            let outcome = await Task.detached { connection.readUntilClosed(timeout: 10) }.value
+            let outcome = await readOffThePool(connection)
             let (codes, text) = statuses(outcome.bytes)
             #expect(codes == [413, 200], "\(text)")
             #expect(text.contains("value_too_large"))
@@ -72,7 +81,7 @@ struct HTTPServerTests {
                 "POST /internal/push HTTP/1.1\r\nHost: x\r\nKV-Node: B\r\nAuthorization: Bearer wrong\r\n"
                 + "Content-Length: 50000000\r\nConnection: close\r\n\r\n0123456789"
             #expect(connection.send(Array(head.utf8)))
-            let outcome = await Task.detached { connection.readUntilClosed(timeout: 10) }.value
+            let outcome = await readOffThePool(connection)
             let (codes, text) = statuses(outcome.bytes)
             #expect(codes == [401], "\(text)")
             #expect(outcome.closed)
