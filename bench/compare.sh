@@ -73,7 +73,10 @@ echo "|---|---:|---:|---:|---|"
 echo "| PUT/s, 1 node, --sync normal vs Redis SET (AOF everysec) | $(fig converge_put_normal) | $(fig redis_set_aof_everysec) | $(ratio "$(fig converge_put_normal)" "$(fig redis_set_aof_everysec)") | ≥ 0.6 |"
 echo "| PUT/s, 1 node, --sync full vs Redis SET (AOF always) | $(fig converge_put_full) | $(fig redis_set_aof_always) | $(ratio "$(fig converge_put_full)" "$(fig redis_set_aof_always)") | ≥ 0.6 |"
 echo "| GET/s, 1 node vs Redis GET | $(fig converge_get) | $(fig redis_get) | $(ratio "$(fig converge_get)" "$(fig redis_get)") | ≥ 0.6 |"
-echo "| PUT/s vs Hummingbird PUT ceiling | $(fig converge_put_normal) | $(fig http_ceiling_hummingbird_put16) | $(ratio "$(fig converge_put_normal)" "$(fig http_ceiling_hummingbird_put16)") | ≥ 0.8 |"
+# The node serves HTTP on SwiftNIO directly (no Hummingbird since issue 6), so the ceiling of
+# "the framework we run on" is the bare SwiftNIO handler (a GET answering "ok"; a PUT with a
+# body costs it a little more).
+echo "| PUT/s vs bare SwiftNIO ceiling (GET) | $(fig converge_put_normal) | $(fig http_ceiling_nio_get) | $(ratio "$(fig converge_put_normal)" "$(fig http_ceiling_nio_get)") | ≥ 0.8 |"
 echo "| 3-node PUT/s on one node vs etcd 3 members (leader) | $(fig converge3_put_one_node) | $(fig etcd3_put_leader) | $(ratio "$(fig converge3_put_one_node)" "$(fig etcd3_put_leader)") | ≥ 5 |"
 echo "| 3-node PUT/s vs our single node | $(fig converge3_put_one_node) | $(fig converge_put_normal) | $(ratio "$(fig converge3_put_one_node)" "$(fig converge_put_normal)") | ≥ 0.7 |"
 echo "| PUT/s vs nginx GET ceiling | $(fig converge_put_normal) | $(fig http_ceiling_nginx) | $(ratio "$(fig converge_put_normal)" "$(fig http_ceiling_nginx)") | — |"

@@ -194,6 +194,12 @@ struct SeedScenarioTests {
                 #expect(tombstone?.deleted == true && tombstone?.lamport == deletion.lamport, "\(node) kept the tombstone")
             }
             try await cluster.start(["C"])
+            // C serves as soon as it listens, with its old file; its start-up pull brings the
+            // delete. From then on the key must never be alive again, on any node.
+            try await poll("C to learn the delete", timeout: .seconds(30)) {
+                let row = try await cluster.rows("C").first { $0.key == "doomed" }
+                return row?.deleted == false ? "C still holds doomed alive" : nil
+            }
             try await poll("the tombstone to be purged on every node", timeout: .seconds(30)) {
                 var seen: [String] = []
                 for node in cluster.names {
