@@ -57,10 +57,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     write(responder.refuseOversizedBody(head), version: head.version, keepAlive: head.isKeepAlive, context: context)
                     return
                 }
-                if body == nil {
-                    body = chunk
+                if var collected = body.take() {
+                    collected.writeBuffer(&chunk)
+                    body = collected
                 } else {
-                    body!.writeBuffer(&chunk)
+                    body = chunk
                 }
                 state = .reading(head: head, body: body, limit: limit)
             case .discarding(let keepAlive, let dropped):
