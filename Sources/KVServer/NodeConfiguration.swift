@@ -42,6 +42,9 @@ public struct NodeConfiguration: Sendable {
     /// How often every peer's feed is pulled past the mark. Default 10 s.
     public var antiEntropyInterval: Duration = .seconds(10)
 
+    /// Fault injection for crash tests only: see `StoreConfiguration.holdInMigrationMarker`.
+    public var holdInMigrationMarker: String? = nil
+
     public init(id: NodeID, databasePath: String) {
         self.id = id
         self.databasePath = databasePath
@@ -52,6 +55,7 @@ public struct NodeConfiguration: Sendable {
         configuration.groupCommit = groupCommit
         configuration.readConnections = readConnections
         configuration.maxDatabaseBytes = maxDatabaseBytes
+        configuration.holdInMigrationMarker = holdInMigrationMarker
         return configuration
     }
 

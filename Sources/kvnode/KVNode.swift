@@ -137,6 +137,7 @@ struct KVNodeCommand: AsyncParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.tombstoneGrace = .milliseconds(Int64(tombstoneGrace * 1000))
         configuration.antiEntropyInterval = .milliseconds(Int64(antiEntropyInterval * 1000))
+        configuration.holdInMigrationMarker = ProcessInfo.processInfo.environment["KVNODE_FAULT_HOLD_IN_MIGRATION"]
         if let clusterTokenFile {
             configuration.clusterToken = try readToken(clusterTokenFile)
         }
