@@ -81,6 +81,37 @@ struct Bench: AsyncParsableCommand {
         let perClientInterval: Duration? = rate.map { .nanoseconds(Int64(Double(clients) / $0 * 1e9)) }
         let lagProbe = targets.count > 1 && workload != .get ? LagProbe(targets: targets) : nil
 
+        async let probing: Void? = lagProbe?.run()
+        do {
+            try await runClients(targets: targets, recorder: recorder, value: value, deadline: deadline, interval: perClientInterval, lagProbe: lagProbe)
+        } catch {
+            lagProbe?.finish()
+            _ = await probing
+            throw error
+        }
+        lagProbe?.finish()
+        _ = await probing
+        // Rows still in flight would be missing from the count: wait (10 s at most) until every
+        // node's peers have acknowledged everything.
+        if targets.count > 1 { await Self.waitForReplicationToSettle(targets, within: .seconds(10)) }
+        let after = targets.count > 1 ? try await Self.replicationCounters(targets) : nil
+        let report = recorder.report(seconds: duration)
+        let lag = lagProbe?.percentiles()
+        var rowsPerWrite: Double?
+        if let before, let after, after.writes > before.writes {
+            rowsPerWrite = Double(after.sent - before.sent) / Double(after.writes - before.writes)
+        }
+        print(render(report, lag: lag, rowsPerWrite: rowsPerWrite))
+        if report.errors > 0, report.requests == 0 {
+            throw Failure(message: "every request failed; first error: \(report.firstError ?? "?")", status: ExitStatus.refused)
+        }
+    }
+
+    /// Runs the clients until `deadline`, spread over `targets`, recording every answer.
+    private func runClients(
+        targets: [String], recorder: Recorder, value: [UInt8], deadline: ContinuousClock.Instant,
+        interval: Duration?, lagProbe: LagProbe?
+    ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<clients {
                 let node = targets[index % targets.count]
@@ -93,7 +124,7 @@ struct Bench: AsyncParsableCommand {
                     var generator = SystemRandomNumberGenerator()
                     var next = ContinuousClock.now
                     while ContinuousClock.now < deadline {
-                        if let interval = perClientInterval {
+                        if let interval {
                             next = next + interval
                             if next > ContinuousClock.now { try? await Task.sleep(until: next) }
                         }
@@ -116,24 +147,7 @@ struct Bench: AsyncParsableCommand {
                     }
                 }
             }
-            if let lagProbe {
-                group.addTask { await lagProbe.run(until: deadline + .seconds(5)) }
-            }
             try await group.waitForAll()
-        }
-        // Rows still in flight would be missing from the count: wait (10 s at most) until every
-        // node's peers have acknowledged everything.
-        if targets.count > 1 { await Self.waitForReplicationToSettle(targets, within: .seconds(10)) }
-        let after = targets.count > 1 ? try await Self.replicationCounters(targets) : nil
-        let report = recorder.report(seconds: duration)
-        let lag = lagProbe?.percentiles()
-        var rowsPerWrite: Double?
-        if let before, let after, after.writes > before.writes {
-            rowsPerWrite = Double(after.sent - before.sent) / Double(after.writes - before.writes)
-        }
-        print(render(report, lag: lag, rowsPerWrite: rowsPerWrite))
-        if report.errors > 0, report.requests == 0 {
-            throw Failure(message: "every request failed; first error: \(report.firstError ?? "?")", status: ExitStatus.refused)
         }
     }
 
@@ -264,45 +278,77 @@ final class Recorder: Sendable {
     }
 }
 
-/// Samples replication lag: takes a just-acknowledged put about every 50 ms and polls every
-/// other node until it holds that version of the key (or a later one), recording the time from
-/// the acknowledgement until then.
+/// Samples replication lag: about every 50 ms it takes the next put acknowledged by the first
+/// node (one acknowledged after it asked, so the sample is fresh) and polls every other node
+/// until it holds that version of the key (or a later one), recording the time from the
+/// acknowledgement until then.
 final class LagProbe: Sendable {
-    private struct Pending {
-        var sample: (key: String, lamport: Int64, acknowledged: ContinuousClock.Instant)?
+    struct Sample: Sendable {
+        let key: String
+        let lamport: Int64
+        let acknowledged: ContinuousClock.Instant
+    }
+
+    private struct State {
+        var waiter: CheckedContinuation<Sample?, Never>?
+        var finished = false
         var lags: [Duration] = []
     }
 
     private let targets: [String]
-    private let state = Mutex(Pending())
+    private let state = Mutex(State())
 
     init(targets: [String]) {
         self.targets = targets
     }
 
+    /// A put the first node just acknowledged; taken only if the probe is waiting for one.
     func offer(key: String, lamport: Int64, acknowledged: ContinuousClock.Instant) {
-        state.withLock { state in
-            if state.sample == nil { state.sample = (key, lamport, acknowledged) }
+        let waiter = state.withLock { state in
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: Sample(key: key, lamport: lamport, acknowledged: acknowledged))
+    }
+
+    /// No more puts will come: `run` returns.
+    func finish() {
+        let waiter = state.withLock { state in
+            state.finished = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    private func nextSample() async -> Sample? {
+        await withCheckedContinuation { continuation in
+            let finished = state.withLock { state in
+                if !state.finished { state.waiter = continuation }
+                return state.finished
+            }
+            if finished { continuation.resume(returning: nil) }
         }
     }
 
-    func run(until deadline: ContinuousClock.Instant) async {
+    /// Samples until `finish()`; gives up on a sample 10 s after its acknowledgement.
+    func run() async {
         var clients: [KVClient] = []
         for node in targets.dropFirst() {
             if let client = try? KVClient(node: node, timeout: .seconds(2)) { clients.append(client) }
         }
-        while ContinuousClock.now < deadline {
+        while true {
             try? await Task.sleep(for: .milliseconds(50))
-            guard let sample = state.withLock({ $0.sample }) else { continue }
+            guard let sample = await nextSample() else { break }
+            let giveUp = sample.acknowledged + .seconds(10)
             for client in clients {
-                while ContinuousClock.now < deadline {
+                while ContinuousClock.now < giveUp {
                     // Readable once the node holds this write or a later one of the same key.
                     if let stored = try? await client.get(sample.key), stored.lamport >= sample.lamport { break }
                 }
-                let lag = ContinuousClock.now - sample.acknowledged
-                state.withLock { $0.lags.append(lag) }
             }
-            state.withLock { $0.sample = nil }
+            let lag = ContinuousClock.now - sample.acknowledged
+            state.withLock { $0.lags.append(lag) }
         }
         for client in clients { await client.close() }
     }
