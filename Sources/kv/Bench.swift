@@ -23,7 +23,7 @@ struct Bench: AsyncParsableCommand {
             client write (from /status, before and after).
 
             Examples:
-              kv bench put --clients 64 --duration 10
+              kv bench put --clients 64 --duration 10s
               kv bench mixed --node http://127.0.0.1:8000 --node http://127.0.0.1:8001 --node http://127.0.0.1:8002
               kv bench get --keys 1000 --json
             """)
@@ -41,8 +41,10 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Concurrent clients, each with its own connection.")
     var clients: Int = 64
 
-    @Option(help: ArgumentHelp("Seconds to run.", valueName: "seconds"))
-    var duration: Double = 10
+    @Option(name: .customLong("duration"), help: ArgumentHelp("How long to run: seconds, or a number with ms, s or m (10, 10s, 500ms, 2m).", valueName: "time"))
+    var runTime: BenchTime = BenchTime(seconds: 10)
+
+    var duration: Double { runTime.seconds }
 
     @Option(help: "Distinct keys to choose from.")
     var keys: Int = 100_000
@@ -356,4 +358,29 @@ final class LagProbe: Sendable {
     func percentiles() -> Percentiles? {
         state.withLock { Percentiles($0.lags) }
     }
+}
+
+/// A `--duration` of `kv bench`: plain seconds (`10`, `2.5`) or a number with a unit, `ms`,
+/// `s` or `m` (`500ms`, `10s`, `2m`), as `redis-benchmark` and etcd's `benchmark` users write it.
+struct BenchTime: ExpressibleByArgument, Equatable {
+    let seconds: Double
+
+    init(seconds: Double) {
+        self.seconds = seconds
+    }
+
+    init?(argument: String) {
+        let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60)]
+        var number = Substring(argument)
+        var scale = 1.0
+        for unit in units where argument.hasSuffix(unit.suffix) {
+            number = argument.dropLast(unit.suffix.count)
+            scale = unit.seconds
+            break
+        }
+        guard let value = Double(number), value.isFinite else { return nil }
+        self.seconds = value * scale
+    }
+
+    var defaultValueDescription: String { "\(seconds)s" }
 }
