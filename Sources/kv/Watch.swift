@@ -41,7 +41,7 @@ struct Watch: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = try KVClient(node: global.nodeURL, timeout: global.requestTimeout)
+        let client = try global.client()
         defer { Task { await client.close() } }
         var seen = 0
         do {
