@@ -49,6 +49,16 @@ struct ClientTokenRouteTests {
         }
     }
 
+    @Test func aLargeBodyWithoutTheTokenIs401UnreadAndTheConnectionStillServes() async throws {
+        try await withGuardedNode { node, client in
+            let body = [UInt8](repeating: 7, count: 3 << 20)  // over the 1 MiB value limit too
+            let refused = try await client.send("PUT", "/kv/big", body: body)
+            #expect(refused.status == 401, "the token is checked before the body is read or measured")
+            #expect(try await client.send("GET", "/health").status == 200)
+            #expect(try await node.store.get(key: "big") == nil)
+        }
+    }
+
     @Test func withoutAClientTokenTheHeaderIsIgnored() async throws {
         try await withNode { _, client in
             let reply = try await client.send("PUT", "/kv/x", body: [1], headers: [("Authorization", "Bearer anything")])
