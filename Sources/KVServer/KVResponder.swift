@@ -20,6 +20,8 @@ struct KVResponder: HTTPResponder {
     let store: KVStore
     let nodeID: NodeID
     let maxValueBytes: Int
+    /// When set, the token `authorizeClient` demands.
+    let clientToken: String?
     let metrics: NodeMetrics
     let logger: Logger
     let statusReporter: @Sendable () async throws -> NodeStatus
@@ -34,6 +36,7 @@ struct KVResponder: HTTPResponder {
         let route = Route(path: path)
         let response: Response
         do {
+            try authorizeClient(route, request: request)
             response = try await handle(route, request: request)
         } catch {
             if let apiError = APIError.from(error) {
@@ -94,6 +97,22 @@ struct KVResponder: HTTPResponder {
         default:
             throw APIError.methodNotAllowed(request.method, path: route.pattern, allowed: route.allowedMethods)
         }
+    }
+
+    /// With a client token set, refuses (401) every request that does not carry it, before
+    /// anything else is looked at, except `GET /health` (load balancers probe it without the
+    /// secret) and the peer routes (they check the cluster token). `GET /digest` also admits a
+    /// peer by its own credentials: anti-entropy reads a peer's digest there.
+    private func authorizeClient(_ route: Route, request: Request) throws(APIError) {
+        guard let clientToken, route != .health, !route.isPeerRoute else { return }
+        let authorization = request.headers[.authorization]
+        if BearerToken.admits(authorization, token: clientToken) { return }
+        if route == .digest,
+            (try? peers.authenticate(sender: request.headers[.kvNode], authorization: authorization)) != nil
+        {
+            return
+        }
+        throw APIError.unauthorized(tokenSent: authorization != nil)
     }
 
     /// The peer protocol: authenticate first, then parse (DESIGN.md §3).
@@ -287,6 +306,24 @@ enum Route: Equatable {
         case .feed: return PeerProtocol.feedPath
         case .bucket: return PeerProtocol.bucketPath
         case .unknown: return "unknown"
+        }
+    }
+
+    /// The routes of the public API and the methods each serves: what `docs/openapi.yaml`
+    /// must describe, no more and no less (`OpenAPIRouteTests` compares them). A new public
+    /// route goes here and into that file.
+    static let publicRoutes: [Route] = [.key(""), .list, .status, .health, .metrics, .digest, .watch]
+
+    /// `publicRoutes` as path pattern → method names, the form `docs/openapi.yaml` has.
+    static var publicOperations: [String: Set<String>] {
+        Dictionary(uniqueKeysWithValues: publicRoutes.map { ($0.pattern, Set($0.allowedMethods.map(\.rawValue))) })
+    }
+
+    /// The routes of the peer protocol under `/internal/`, guarded by the cluster token.
+    var isPeerRoute: Bool {
+        switch self {
+        case .hello, .push, .feed, .bucket: return true
+        case .key, .list, .status, .health, .metrics, .digest, .watch, .unknown: return false
         }
     }
 

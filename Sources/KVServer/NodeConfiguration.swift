@@ -34,6 +34,9 @@ public struct NodeConfiguration: Sendable {
     /// The secret internal requests must carry; `nil` (default) leaves `/internal/` open to any
     /// listed peer id, fit only for loopback and trusted networks.
     public var clusterToken: String?
+    /// The secret every public request but `GET /health` must carry as
+    /// `Authorization: Bearer …`; `nil` (default) serves everyone who can reach the port.
+    public var clientToken: String?
     /// A quota on the database file in bytes; nil (default) for none. Past it, writes answer 507
     /// and reads go on.
     public var maxDatabaseBytes: Int?

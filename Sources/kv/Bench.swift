@@ -76,16 +76,17 @@ struct Bench: AsyncParsableCommand {
 
     func run() async throws {
         let targets = targetNodes
-        let before = targets.count > 1 ? try await Self.replicationCounters(targets) : nil
+        let token = try global.clientToken()
+        let before = targets.count > 1 ? try await Self.replicationCounters(targets, token: token) : nil
         let recorder = Recorder()
         let value = [UInt8](repeating: UInt8(ascii: "v"), count: valueSize)
         let deadline = ContinuousClock.now + .milliseconds(Int64(duration * 1000))
         let perClientInterval: Duration? = rate.map { .nanoseconds(Int64(Double(clients) / $0 * 1e9)) }
-        let lagProbe = targets.count > 1 && workload != .get ? LagProbe(targets: targets) : nil
+        let lagProbe = targets.count > 1 && workload != .get ? LagProbe(targets: targets, token: token) : nil
 
         async let probing: Void? = lagProbe?.run()
         do {
-            try await runClients(targets: targets, recorder: recorder, value: value, deadline: deadline, interval: perClientInterval, lagProbe: lagProbe)
+            try await runClients(targets: targets, token: token, recorder: recorder, value: value, deadline: deadline, interval: perClientInterval, lagProbe: lagProbe)
         } catch {
             lagProbe?.finish()
             _ = await probing
@@ -95,8 +96,8 @@ struct Bench: AsyncParsableCommand {
         _ = await probing
         // Rows still in flight would be missing from the count: wait (10 s at most) until every
         // node's peers have acknowledged everything.
-        if targets.count > 1 { await Self.waitForReplicationToSettle(targets, within: .seconds(10)) }
-        let after = targets.count > 1 ? try await Self.replicationCounters(targets) : nil
+        if targets.count > 1 { await Self.waitForReplicationToSettle(targets, token: token, within: .seconds(10)) }
+        let after = targets.count > 1 ? try await Self.replicationCounters(targets, token: token) : nil
         let report = recorder.report(seconds: duration)
         let lag = lagProbe?.percentiles()
         var rowsPerWrite: Double?
@@ -111,7 +112,7 @@ struct Bench: AsyncParsableCommand {
 
     /// Runs the clients until `deadline`, spread over `targets`, recording every answer.
     private func runClients(
-        targets: [String], recorder: Recorder, value: [UInt8], deadline: ContinuousClock.Instant,
+        targets: [String], token: String?, recorder: Recorder, value: [UInt8], deadline: ContinuousClock.Instant,
         interval: Duration?, lagProbe: LagProbe?
     ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -121,7 +122,7 @@ struct Bench: AsyncParsableCommand {
                 let keys = self.keys
                 let readPercent = self.readPercent
                 group.addTask {
-                    let client = try KVClient(node: node)
+                    let client = try KVClient(node: node, token: token)
                     defer { Task { await client.close() } }
                     var generator = SystemRandomNumberGenerator()
                     var next = ContinuousClock.now
@@ -186,12 +187,12 @@ struct Bench: AsyncParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    static func waitForReplicationToSettle(_ targets: [String], within limit: Duration) async {
+    static func waitForReplicationToSettle(_ targets: [String], token: String?, within limit: Duration) async {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
             var settled = true
             for node in targets {
-                guard let client = try? KVClient(node: node, timeout: .seconds(2)) else { continue }
+                guard let client = try? KVClient(node: node, timeout: .seconds(2), token: token) else { continue }
                 let status = try? await client.status()
                 await client.close()
                 if status?.peers.contains(where: { $0.toPush > 0 }) ?? true { settled = false }
@@ -202,11 +203,11 @@ struct Bench: AsyncParsableCommand {
     }
 
     /// Σ rows sent to peers and Σ client writes over all nodes, from `/status`.
-    static func replicationCounters(_ targets: [String]) async throws -> (sent: Int64, writes: Int64) {
+    static func replicationCounters(_ targets: [String], token: String?) async throws -> (sent: Int64, writes: Int64) {
         var sent: Int64 = 0
         var writes: Int64 = 0
         for node in targets {
-            let client = try KVClient(node: node)
+            let client = try KVClient(node: node, token: token)
             let status = try await client.status()
             await client.close()
             sent += status.peers.reduce(0) { $0 + $1.rowsSent }
@@ -298,10 +299,12 @@ final class LagProbe: Sendable {
     }
 
     private let targets: [String]
+    private let token: String?
     private let state = Mutex(State())
 
-    init(targets: [String]) {
+    init(targets: [String], token: String?) {
         self.targets = targets
+        self.token = token
     }
 
     /// A put the first node just acknowledged; taken only if the probe is waiting for one.
@@ -337,7 +340,7 @@ final class LagProbe: Sendable {
     func run() async {
         var clients: [KVClient] = []
         for node in targets.dropFirst() {
-            if let client = try? KVClient(node: node, timeout: .seconds(2)) { clients.append(client) }
+            if let client = try? KVClient(node: node, timeout: .seconds(2), token: token) { clients.append(client) }
         }
         while true {
             try? await Task.sleep(for: .milliseconds(50))
