@@ -35,11 +35,13 @@ extension KVClient {
             of: WatchedChange.self, throwing: (any Error).self, bufferingPolicy: .bufferingOldest(max(1, buffer)))
         let address = owner.address
         let timeout = self.timeout
+        let authorization = self.authorization
         let task = Task {
             var delivered = after ?? 0
             do {
                 try await EventStreamExchange.run(
-                    address: address, pathAndQuery: path, timeout: timeout, idleLimit: idleLimit
+                    address: address, pathAndQuery: path, authorization: authorization, timeout: timeout,
+                    idleLimit: idleLimit
                 ) { message in
                     switch message.type {
                     case "message":

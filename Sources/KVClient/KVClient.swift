@@ -24,17 +24,22 @@ public final class KVClient: Sendable {
     public let url: String
     public let timeout: Duration
     let owner: ConnectionOwner
+    /// `Authorization: Bearer TOKEN` for every request, when a client token was given.
+    let authorization: String?
 
     /// How often one request may be resent after the connection closed under it.
     private static let maxResends = 3
 
     /// Prepares a client for the node at `node` (`http://HOST:PORT`); connects on first use.
-    /// Throws `.invalidNodeURL` for anything else, `https` included.
-    public init(node: String, timeout: Duration = .seconds(10)) throws(KVClientError) {
+    /// Throws `.invalidNodeURL` for anything else, `https` included. With a `token` (the node's
+    /// `--client-token-file` secret), every request carries it as `Authorization: Bearer …`
+    /// unless the caller of `send` passes an `Authorization` header of its own.
+    public init(node: String, timeout: Duration = .seconds(10), token: String? = nil) throws(KVClientError) {
         let address = try NodeAddress(parsing: node)
         self.url = address.url
         self.timeout = timeout
         self.owner = ConnectionOwner(address: address)
+        self.authorization = token.map { BearerToken.header(for: $0) }
     }
 
     /// Stores `value` under `key` as a new version; returns that version.
@@ -100,6 +105,10 @@ public final class KVClient: Sendable {
         _ method: String, _ pathAndQuery: String, body: [UInt8] = [],
         headers: [(String, String)] = []
     ) async throws(KVClientError) -> HTTPReply {
+        var headers = headers
+        if let authorization, !headers.contains(where: { $0.0.lowercased() == "authorization" }) {
+            headers.append(("Authorization", authorization))
+        }
         let request = HTTPRequest(
             method: method, pathAndQuery: pathAndQuery, headers: headers, body: body)
         let clock = ContinuousClock()

@@ -39,6 +39,17 @@ struct APIError: Error, Sendable {
             detail: "no route \(path); the API serves /kv, /kv/{key}, /status, /health, /metrics, /digest and /watch")
     }
 
+    /// 401 with `WWW-Authenticate: Bearer`: the node wants its client token.
+    static func unauthorized(tokenSent: Bool) -> APIError {
+        var error = APIError(
+            status: .unauthorized, code: "unauthorized",
+            detail: tokenSent
+                ? "wrong client token; pass the token of this node's --client-token-file (kv: --token-file PATH or KV_TOKEN)"
+                : "this node requires a client token (Authorization: Bearer TOKEN; kv: --token-file PATH or KV_TOKEN)")
+        error.headers.add(name: "www-authenticate", value: "Bearer")
+        return error
+    }
+
     static func methodNotAllowed(_ method: HTTPMethod, path: String, allowed: [HTTPMethod]) -> APIError {
         let list = allowed.map(\.rawValue).joined(separator: ", ")
         var error = APIError(

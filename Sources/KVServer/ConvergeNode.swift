@@ -59,7 +59,7 @@ public final class ConvergeNode: Sendable {
         let shutdown = ShutdownSignal()
         let responder = KVResponder(
             store: store, nodeID: nodeID, maxValueBytes: configuration.maxValueBytes,
-            metrics: metrics, logger: logger,
+            clientToken: configuration.clientToken, metrics: metrics, logger: logger,
             statusReporter: { try await Self.status(of: store, replicator: replicator, metrics: metrics) },
             peers: PeerEndpoint(store: store, replicator: replicator), replicator: replicator,
             databasePath: configuration.databasePath, shutdown: shutdown)

@@ -20,6 +20,8 @@ struct KVResponder: Sendable {
     let store: KVStore
     let nodeID: NodeID
     let maxValueBytes: Int
+    /// When set, the token `authorizeClient` demands.
+    let clientToken: String?
     let metrics: NodeMetrics
     let logger: Logger
     let statusReporter: @Sendable () async throws -> NodeStatus
@@ -32,12 +34,18 @@ struct KVResponder: Sendable {
     static let maxOtherBodyBytes = 64 * 1024
 
     /// What may be decided from a request's head alone: how large its body may grow, or a
-    /// refusal to send at once (a value declared too large, a peer request without the token).
+    /// refusal to send at once (no client token, a value declared too large, a peer request
+    /// without the cluster token). A refused request's body is never collected.
     func screen(_ head: HTTPRequestHead) -> (bodyLimit: Int, refusal: ServerResponse?) {
         let route = Route(path: ServerRequest.path(of: head.uri))
         let started = ContinuousClock.now
         func refuse(_ error: any Error) -> (Int, ServerResponse?) {
             (0, finish(failure(error, method: head.method, route: route), route: route, method: head.method, since: started))
+        }
+        do {
+            try authorizeClient(route, headers: head.headers)
+        } catch {
+            return refuse(error)
         }
         switch (route, head.method) {
         case (.key, .PUT):
@@ -164,6 +172,22 @@ struct KVResponder: Sendable {
         default:
             throw APIError.methodNotAllowed(request.method, path: route.pattern, allowed: route.allowedMethods)
         }
+    }
+
+    /// With a client token set, refuses (401) every request that does not carry it, before
+    /// anything else is looked at, except `GET /health` (load balancers probe it without the
+    /// secret) and the peer routes (they check the cluster token). `GET /digest` also admits a
+    /// peer by its own credentials: anti-entropy reads a peer's digest there.
+    private func authorizeClient(_ route: Route, headers: HTTPHeaders) throws(APIError) {
+        guard let clientToken, route != .health, !route.isPeerRoute else { return }
+        let authorization = headers.first(name: "authorization")
+        if BearerToken.admits(authorization, token: clientToken) { return }
+        if route == .digest,
+            (try? peers.authenticate(sender: headers.first(name: PeerProtocol.nodeHeader), authorization: authorization)) != nil
+        {
+            return
+        }
+        throw APIError.unauthorized(tokenSent: authorization != nil)
     }
 
     /// The peer protocol: authenticate first, then parse (DESIGN.md §3).
@@ -344,6 +368,24 @@ enum Route: Equatable {
     var isKey: Bool {
         if case .key = self { return true }
         return false
+    }
+
+    /// The routes of the public API and the methods each serves: what `docs/openapi.yaml`
+    /// must describe, no more and no less (`OpenAPIRouteTests` compares them). A new public
+    /// route goes here and into that file.
+    static let publicRoutes: [Route] = [.key(""), .list, .status, .health, .metrics, .digest, .watch]
+
+    /// `publicRoutes` as path pattern → method names, the form `docs/openapi.yaml` has.
+    static var publicOperations: [String: Set<String>] {
+        Dictionary(uniqueKeysWithValues: publicRoutes.map { ($0.pattern, Set($0.allowedMethods.map(\.rawValue))) })
+    }
+
+    /// The routes of the peer protocol under `/internal/`, guarded by the cluster token.
+    var isPeerRoute: Bool {
+        switch self {
+        case .hello, .push, .feed, .bucket: return true
+        case .key, .list, .status, .health, .metrics, .digest, .watch, .unknown: return false
+        }
     }
 
     var allowedMethods: [HTTPMethod] {

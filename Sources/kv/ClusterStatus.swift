@@ -40,11 +40,12 @@ struct ClusterStatus: AsyncParsableCommand {
 
     func run() async throws {
         let targets = try selection.targets()
+        let token = try selection.global.clientToken()
         let clock = ContinuousClock()
         var round = 0
         while true {
             let started = clock.now
-            let reports = await ClusterSurvey.take(targets, timeout: selection.requestTimeout)
+            let reports = await ClusterSurvey.take(targets, timeout: selection.requestTimeout, token: token)
             let verdict = ClusterSurvey.verdict(reports)
             var lines = Self.render(reports)
             lines.append(verdict.line)

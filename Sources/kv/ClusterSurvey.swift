@@ -41,10 +41,10 @@ struct Verdict: Equatable {
 /// Asks every node for `/status` and `/digest` at once, and judges whether they agree.
 enum ClusterSurvey {
     /// One report per target, in the targets' order.
-    static func take(_ targets: [SurveyTarget], timeout: Duration) async -> [NodeReport] {
+    static func take(_ targets: [SurveyTarget], timeout: Duration, token: String?) async -> [NodeReport] {
         await withTaskGroup(of: (Int, NodeReport).self) { group in
             for (index, target) in targets.enumerated() {
-                group.addTask { (index, await report(on: target, timeout: timeout)) }
+                group.addTask { (index, await report(on: target, timeout: timeout, token: token)) }
             }
             var reports: [NodeReport?] = Array(repeating: nil, count: targets.count)
             for await (index, report) in group { reports[index] = report }
@@ -52,9 +52,9 @@ enum ClusterSurvey {
         }
     }
 
-    static func report(on target: SurveyTarget, timeout: Duration) async -> NodeReport {
+    static func report(on target: SurveyTarget, timeout: Duration, token: String?) async -> NodeReport {
         do throws(KVClientError) {
-            let client = try KVClient(node: target.url, timeout: timeout)
+            let client = try KVClient(node: target.url, timeout: timeout, token: token)
             defer { Task { await client.close() } }
             let status = try await client.status()
             let digest = try await client.digest()

@@ -26,7 +26,8 @@ struct ClusterVerify: AsyncParsableCommand {
 
     func run() async throws {
         let targets = try selection.targets()
-        let reports = await ClusterSurvey.take(targets, timeout: selection.requestTimeout)
+        let token = try selection.global.clientToken()
+        let reports = await ClusterSurvey.take(targets, timeout: selection.requestTimeout, token: token)
         let verdict = ClusterSurvey.verdict(reports)
         let digests = reports.compactMap(\.digest)
         guard verdict.status == ExitStatus.failed, digests.count == reports.count else {
@@ -38,7 +39,7 @@ struct ClusterVerify: AsyncParsableCommand {
         let buckets = Self.differingBuckets(digests)
         let rows: [[String: DigestBucketReply.Row]]
         do {
-            rows = try await Self.rows(in: buckets, of: reports, timeout: selection.requestTimeout)
+            rows = try await Self.rows(in: buckets, of: reports, timeout: selection.requestTimeout, token: token)
         } catch let error as KVClientError {
             Terminal.line("cannot narrow the difference down: \(error.description)")
             throw QuietExit(status: ExitStatus.refused)
@@ -75,12 +76,12 @@ struct ClusterVerify: AsyncParsableCommand {
 
     /// Per node, its rows of `buckets` by key; nodes are asked at once, buckets in turn.
     static func rows(
-        in buckets: [String], of reports: [NodeReport], timeout: Duration
+        in buckets: [String], of reports: [NodeReport], timeout: Duration, token: String?
     ) async throws -> [[String: DigestBucketReply.Row]] {
         try await withThrowingTaskGroup(of: (Int, [String: DigestBucketReply.Row]).self) { group in
             for (index, report) in reports.enumerated() {
                 group.addTask {
-                    let client = try KVClient(node: report.target.url, timeout: timeout)
+                    let client = try KVClient(node: report.target.url, timeout: timeout, token: token)
                     defer { Task { await client.close() } }
                     var byKey: [String: DigestBucketReply.Row] = [:]
                     for bucket in buckets {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import KVClient
 
 #if canImport(Glibc)
@@ -25,6 +26,35 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seconds to wait for the node's reply.", valueName: "seconds"))
     var timeout: Double = 10
 
+    @Option(
+        help: ArgumentHelp(
+            "A file whose first line is the node's client token (its --client-token-file), sent as 'Authorization: Bearer TOKEN'. Default: $KV_TOKEN, the token itself.",
+            valueName: "path"))
+    var tokenFile: String?
+
+    /// The client token: the first line of `--token-file`, else `$KV_TOKEN`, else none. Throws
+    /// `ValidationError` for a token file that cannot be read or is empty.
+    func clientToken() throws -> String? {
+        if let tokenFile {
+            guard let data = FileManager.default.contents(atPath: tokenFile) else {
+                throw ValidationError("cannot read --token-file \(tokenFile); does it exist and can this user read it?")
+            }
+            let firstLine = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first ?? ""
+            let token = firstLine.trimmingCharacters(in: .whitespaces)
+            guard !token.isEmpty else { throw ValidationError("--token-file \(tokenFile) is empty; put the token on its first line") }
+            return token
+        }
+        if let fromEnvironment = getenv("KV_TOKEN"), fromEnvironment.pointee != 0 {
+            return String(cString: fromEnvironment)
+        }
+        return nil
+    }
+
+    /// A client of `node` (default: `nodeURL`) that sends the client token, if any.
+    func client(of node: String? = nil, timeout: Duration? = nil) throws -> KVClient {
+        try KVClient(node: node ?? nodeURL, timeout: timeout ?? requestTimeout, token: clientToken())
+    }
+
     /// `--node`, else `$KV_NODE`, else the default.
     var nodeURL: String {
         if let node = nodes.last { return node }
@@ -45,13 +75,14 @@ struct GlobalOptions: ParsableArguments {
                 throw ValidationError(error.description)
             }
         }
+        _ = try clientToken()
     }
 
     /// Runs `body` with a client of the node, closed on every path.
     var requestTimeout: Duration { .milliseconds(Int64(timeout * 1000)) }
 
     func withClient<T>(_ body: (KVClient) async throws -> T) async throws -> T {
-        let client = try KVClient(node: nodeURL, timeout: .milliseconds(Int64(timeout * 1000)))
+        let client = try client()
         do {
             let result = try await body(client)
             await client.close()
