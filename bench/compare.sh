@@ -7,6 +7,11 @@
 #
 #   bash bench/compare.sh                  # everything, DUR=10 s per wrk run (as root: installs what is missing)
 #   SKIP_CEILINGS=1 bash bench/compare.sh  # without the Swift ceilings (they build for minutes the first time)
+#   SKIP_SCALE=1 bash bench/compare.sh     # without the million-key figures of bench/scale.sh
+#   NO_DOCS=1 bash bench/compare.sh        # print the table, leave docs/performance.md alone
+#   TABLE_ONLY=bench/results/compare-….txt bash bench/compare.sh   # remake the table from a run's raw output
+#
+# The table replaces the block between the compare.sh markers in docs/performance.md.
 #
 # Prints every figure as "name: value unit (details)", then a Markdown table of ratios; the run's
 # raw output is kept in bench/results/compare-<date>.txt.
@@ -15,12 +20,13 @@ cd "$(dirname "$0")/.."
 DUR=${DUR:-10}
 shared=../shared/bench
 mkdir -p bench/results
-out="bench/results/compare-$(date -u +%Y%m%dT%H%M%SZ).txt"
+out="${TABLE_ONLY:-bench/results/compare-$(date -u +%Y%m%dT%H%M%SZ).txt}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/converge-compare.XXXXXX")
 pids=()
 cleanup() { for p in "${pids[@]}"; do { kill -9 "$p"; wait "$p"; } 2>/dev/null; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 
+if [ -z "${TABLE_ONLY:-}" ]; then
 swift build -c release --product kvnode >&2 && swift build -c release --product kv >&2 || exit 1
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 
@@ -59,23 +65,77 @@ wrk_fig() { # wrk_fig NAME URL SCRIPT DETAILS
   start_node B 18902 "$tmp/B.db" --peer A=http://127.0.0.1:18901 --peer C=http://127.0.0.1:18903
   start_node C 18903 "$tmp/C.db" --peer A=http://127.0.0.1:18901 --peer B=http://127.0.0.1:18902
   wrk_fig converge3_put_one_node http://127.0.0.1:18901 bench/wrk/put_unique.lua "three nodes, load on A, replicating to B and C"
-  echo "# kv bench on the same cluster:"
+  top=$(grep -m1 '^converge3_put_one_node: ' "$out" | awk '{print $2}')
+  half=$(( ${top:-2000} / 2 ))
+  echo "# kv bench on the same cluster, writes spread over A, B and C, at half the top rate ($half/s):"
+  .build/release/kv bench put --node http://127.0.0.1:18901 --node http://127.0.0.1:18902 --node http://127.0.0.1:18903 \
+    --clients 16 --rate "$half" --duration "$DUR" --value-size 16 --json | sed 's/^/converge3_kvbench_half_rate_json: /'
+  echo "# kv bench on the same cluster, unthrottled:"
   .build/release/kv bench put --node http://127.0.0.1:18901 --node http://127.0.0.1:18902 --node http://127.0.0.1:18903 \
     --clients 64 --duration "$DUR" --value-size 16 --json | sed 's/^/converge3_kvbench_put_json: /'
   stop_nodes
+  if [ -f bench/scale.sh ] && [ -z "${SKIP_SCALE:-}" ]; then
+    echo "# a million keys (bench/scale.sh):"
+    bash bench/scale.sh 2>&1 | grep -E '^[A-Za-z0-9_]+: '
+  fi
 } | tee -a "$out"
+fi
 
 fig() { grep -m1 "^$1: " "$out" | awk '{print $2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
+json_field() { # json_field FIGURE PYTHON-EXPRESSION-ON-d
+  grep -m1 "^$1: " "$out" | sed "s/^$1: //" | python3 -c "import json,sys; d=json.load(sys.stdin); print($2)" 2>/dev/null || echo n/a
+}
+row() { # row FIGURE OURS PEER TARGET-RATIO TOOL [higher|lower]
+  local r met
+  r=$(ratio "$2" "$3")
+  met=$(awk -v r="$r" -v t="$4" 'BEGIN { if (r == "n/a") print "n/a"; else if (r + 0 >= t + 0) print "yes"; else printf "no (%.0f%% of target)", 100 * r / t }')
+  echo "| $1 | $2 | $3 | $r | ≥ $4 | $met | $5 |"
+}
+framework_ceiling=http_ceiling_hummingbird_put16; framework="Hummingbird PUT"
+grep -q 'hummingbird' Package.swift || { framework_ceiling=http_ceiling_nio_get; framework="bare SwiftNIO"; }
+top3=$(fig converge3_put_one_node); half=$(( ${top3:-0} / 2 ))
+lag_p99=$(json_field converge3_kvbench_half_rate_json 'd["replication_lag_ms"]["p99"]')
+lag_samples=$(json_field converge3_kvbench_half_rate_json 'd["replication_lag_ms"]["samples"]')
+half_rps=$(json_field converge3_kvbench_half_rate_json 'd["requests_per_second"]')
+rows_per_write=$(json_field converge3_kvbench_put_json 'd.get("rows_sent_per_write", "n/a")')
+kvb_rps=$(json_field converge3_kvbench_put_json 'd["requests_per_second"]')
+table=$(
+  echo "Run of \`DUR=$DUR bash bench/compare.sh\` at $(head -1 "$out" | sed 's/^# compare.sh run at //'); machine: $(nproc) vCPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr), $(free -g | awk '/Mem:/ {print $2}') GiB. Raw output: \`$out\` (not committed)."
+  echo
+  echo "| figure | Converge | peer | ratio | target | met | load tool |"
+  echo "|---|---:|---:|---:|---|---|---|"
+  row "PUT/s, 1 node, \`--sync normal\` vs Redis SET (\`appendfsync everysec\`)" "$(fig converge_put_normal)" "$(fig redis_set_aof_everysec)" 0.6 "wrk / redis-benchmark"
+  row "PUT/s, 1 node, \`--sync full\` vs Redis SET (\`appendfsync always\`)" "$(fig converge_put_full)" "$(fig redis_set_aof_always)" 0.6 "wrk / redis-benchmark"
+  row "GET/s, 1 node vs Redis GET" "$(fig converge_get)" "$(fig redis_get)" 0.6 "wrk / redis-benchmark"
+  row "PUT/s vs the $framework ceiling, same run" "$(fig converge_put_normal)" "$(fig $framework_ceiling)" 0.8 "wrk / wrk"
+  row "3 nodes, PUT/s on one node vs etcd 3 members (leader)" "$(fig converge3_put_one_node)" "$(fig etcd3_put_leader)" 5 "wrk / wrk (etcd JSON gateway)"
+  row "3 nodes, PUT/s on one node vs our single node" "$(fig converge3_put_one_node)" "$(fig converge_put_normal)" 0.7 "wrk / wrk"
+  echo "| replication lag p99 at half the 3-node top rate (asked $half/s, reached $half_rps/s; $lag_samples samples) | $lag_p99 ms | | | ≤ 10 ms | $(awk -v l="$lag_p99" 'BEGIN { if (l == "n/a") print "n/a"; else if (l + 0 <= 10) print "yes"; else print "no" }') | kv bench |"
+  if grep -q '^scale_catchup_rows_per_s: ' "$out"; then
+    row "catch-up of $(fig scale_catchup_rows) rows after a restart vs raw SQLite 10 000-row transactions" "$(fig scale_catchup_rows_per_s)" "$(fig sqlite_insert_NORMAL_txn10000)" 0.5 "bench/scale.sh / sqlite_insert.c"
+    echo "| peak RSS, node holding 1 000 000 keys under load / during the catch-up | $(fig scale_rss_loaded_mib) / $(fig scale_rss_catchup_mib) MiB | | | ≤ 64 MiB | $(awk -v a="$(fig scale_rss_loaded_mib)" -v b="$(fig scale_rss_catchup_mib)" 'BEGIN { if (a == "" || b == "") print "n/a"; else if (a + 0 <= 64 && b + 0 <= 64) print "yes"; else print "no" }') | bench/scale.sh |"
+    echo "| start-up of a node holding 1 000 000 keys, to healthy | $(fig scale_startup_ms) ms | | | ≤ 1000 ms | $(awk -v a="$(fig scale_startup_ms)" 'BEGIN { if (a == "") print "n/a"; else if (a + 0 <= 1000) print "yes"; else print "no" }') | bench/scale.sh |"
+  fi
+  echo "| PUT/s vs the nginx GET ceiling (context) | $(fig converge_put_normal) | $(fig http_ceiling_nginx) | $(ratio "$(fig converge_put_normal)" "$(fig http_ceiling_nginx)") | — | | wrk / wrk |"
+  echo
+  echo "\`kv bench put\` on the same three nodes, unthrottled (64 clients over A, B and C): $kvb_rps req/s; rows sent per client write: $rows_per_write."
+)
 echo
-echo "| figure | ours | peer | ratio | target |"
-echo "|---|---:|---:|---:|---|"
-echo "| PUT/s, 1 node, --sync normal vs Redis SET (AOF everysec) | $(fig converge_put_normal) | $(fig redis_set_aof_everysec) | $(ratio "$(fig converge_put_normal)" "$(fig redis_set_aof_everysec)") | ≥ 0.6 |"
-echo "| PUT/s, 1 node, --sync full vs Redis SET (AOF always) | $(fig converge_put_full) | $(fig redis_set_aof_always) | $(ratio "$(fig converge_put_full)" "$(fig redis_set_aof_always)") | ≥ 0.6 |"
-echo "| GET/s, 1 node vs Redis GET | $(fig converge_get) | $(fig redis_get) | $(ratio "$(fig converge_get)" "$(fig redis_get)") | ≥ 0.6 |"
-echo "| PUT/s vs Hummingbird PUT ceiling | $(fig converge_put_normal) | $(fig http_ceiling_hummingbird_put16) | $(ratio "$(fig converge_put_normal)" "$(fig http_ceiling_hummingbird_put16)") | ≥ 0.8 |"
-echo "| 3-node PUT/s on one node vs etcd 3 members (leader) | $(fig converge3_put_one_node) | $(fig etcd3_put_leader) | $(ratio "$(fig converge3_put_one_node)" "$(fig etcd3_put_leader)") | ≥ 5 |"
-echo "| 3-node PUT/s vs our single node | $(fig converge3_put_one_node) | $(fig converge_put_normal) | $(ratio "$(fig converge3_put_one_node)" "$(fig converge_put_normal)") | ≥ 0.7 |"
-echo "| PUT/s vs nginx GET ceiling | $(fig converge_put_normal) | $(fig http_ceiling_nginx) | $(ratio "$(fig converge_put_normal)" "$(fig http_ceiling_nginx)") | — |"
-echo
+echo "$table"
+if [ -z "${NO_DOCS:-}" ]; then
+  TABLE="$table" python3 - <<'PY'
+import os, re
+path = "docs/performance.md"
+text = open(path).read()
+begin, end = "<!-- compare.sh:begin -->", "<!-- compare.sh:end -->"
+block = begin + "\n" + os.environ["TABLE"] + "\n" + end
+if begin in text and end in text:
+    text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+else:
+    text = text.rstrip("\n") + "\n\n## Side by side (generated by bench/compare.sh)\n\n" + block + "\n"
+open(path, "w").write(text)
+PY
+  echo "docs/performance.md updated (between the compare.sh markers)"
+fi
 echo "raw output: $out"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # http.sh - single-node PUT and GET throughput of a release kvnode, measured with wrk at
 # concurrency 1 and 64, with group commit on (the default) and off (--no-group-commit), and
-# with --sync normal and full, and GETs under a PUT load with and without the read pool. One line per figure on stdout: "name: value req/s (details)".
+# with --sync normal and full, and GETs under a PUT load with and without the read pool. One line per figure on stdout: "name: value req/s (details)",
+# the details ending with the node's CPU time per request (user+system, from /proc).
 #
 #   bench/http.sh                 # all combinations, DUR seconds each (default 10)
 #   DUR=5 SYNC="normal" bench/http.sh
@@ -36,15 +37,20 @@ start_node() { # start_node NAME FLAGS...
 }
 stop_node() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 
+node_cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; } # the node's user+system time, in ticks (100/s)
+
 run_wrk() { # run_wrk NAME CONNECTIONS SCRIPT -> prints the figure, returns requests done
-  local name=$1 c=$2 script=$3 out rps p50 p99 reqs errors
+  local name=$1 c=$2 script=$3 out rps p50 p99 reqs errors cpu0 cpu1
+  cpu0=$(node_cpu)
   out=$(wrk -t1 -c"$c" -d"${DUR}s" --latency -s "$script" "http://127.0.0.1:$PORT" 2>&1)
+  cpu1=$(node_cpu)
   rps=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
   p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
   reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   errors=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-  echo "$name: $rps req/s (wrk -t1 -c$c -d${DUR}s; $reqs requests, non-2xx ${errors:-0}; p50 $p50, p99 $p99)"
+  # CPU time of the node per request: on a shared, noisy box it moves far less than req/s does.
+  echo "$name: $rps req/s (wrk -t1 -c$c -d${DUR}s; $reqs requests, non-2xx ${errors:-0}; p50 $p50, p99 $p99; node CPU $(( (cpu1 - cpu0) * 10000000 / (reqs > 0 ? reqs : 1) )) ns/request)"
   LAST_REQUESTS=$reqs
 }
 

@@ -12,11 +12,13 @@ import Synchronization
 /// returns; a caller that hands events on must bound what it keeps.
 enum EventStreamExchange {
     /// Runs the exchange until the node ends the reply (returns), `onEvent` throws, the task is
-    /// cancelled (returns), or the connection fails (throws `KVClientError`).
+    /// cancelled (returns), or the connection fails (throws `KVClientError`). `authorization`
+    /// is sent as the `Authorization` header when given.
     static func run(
         address: NodeAddress,
         tls: ClientTLS?,
         pathAndQuery: String,
+        authorization: String? = nil,
         timeout: Duration,
         idleLimit: Duration,
         onEvent: (ServerSentEvent) throws -> Void
@@ -71,6 +73,7 @@ enum EventStreamExchange {
         headers.add(name: "Host", value: address.hostHeader)
         headers.add(name: "User-Agent", value: "converge-kv")
         headers.add(name: "Accept", value: "text/event-stream")
+        if let authorization { headers.add(name: "Authorization", value: authorization) }
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: pathAndQuery, headers: headers)
 
         do {

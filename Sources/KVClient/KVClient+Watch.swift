@@ -36,11 +36,13 @@ extension KVClient {
         let address = owner.address
         let tls = owner.tls
         let timeout = self.timeout
+        let authorization = self.authorization
         let task = Task {
             var delivered = after ?? 0
             do {
                 try await EventStreamExchange.run(
-                    address: address, tls: tls, pathAndQuery: path, timeout: timeout, idleLimit: idleLimit
+                    address: address, tls: tls, pathAndQuery: path, authorization: authorization, timeout: timeout,
+                    idleLimit: idleLimit
                 ) { message in
                     switch message.type {
                     case "message":

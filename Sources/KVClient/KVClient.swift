@@ -24,20 +24,27 @@ public final class KVClient: Sendable {
     public let url: String
     public let timeout: Duration
     let owner: ConnectionOwner
+    /// `Authorization: Bearer TOKEN` for every request, when a client token was given.
+    let authorization: String?
 
     /// How often one request may be resent after the connection closed under it.
     private static let maxResends = 3
 
     /// Prepares a client for the node at `node` (`http://HOST:PORT` or `https://HOST:PORT`);
-    /// connects on first use. Throws `.invalidNodeURL` for anything else.
+    /// connects on first use. Throws `.invalidNodeURL` for anything else. With a `token` (the
+    /// node's `--client-token-file` secret), every request carries it as `Authorization: Bearer …`
+    /// unless the caller of `send` passes an `Authorization` header of its own.
     ///
     /// `tls` says how an `https` node is verified; nil trusts the system's store. It is not used
     /// for an `http` node.
-    public init(node: String, timeout: Duration = .seconds(10), tls: ClientTLS? = nil) throws(KVClientError) {
+    public init(
+        node: String, timeout: Duration = .seconds(10), token: String? = nil, tls: ClientTLS? = nil
+    ) throws(KVClientError) {
         let address = try NodeAddress(parsing: node)
         self.url = address.url
         self.timeout = timeout
         self.owner = ConnectionOwner(address: address, tls: try Self.tls(tls, for: address))
+        self.authorization = token.map { BearerToken.header(for: $0) }
     }
 
     /// `tls`, or for an `https` address without one, the system's trust store.
@@ -114,6 +121,10 @@ public final class KVClient: Sendable {
         _ method: String, _ pathAndQuery: String, body: [UInt8] = [],
         headers: [(String, String)] = []
     ) async throws(KVClientError) -> HTTPReply {
+        var headers = headers
+        if let authorization, !headers.contains(where: { $0.0.lowercased() == "authorization" }) {
+            headers.append(("Authorization", authorization))
+        }
         let request = HTTPRequest(
             method: method, pathAndQuery: pathAndQuery, headers: headers, body: body)
         let clock = ContinuousClock()

@@ -1,7 +1,7 @@
 import Foundation
-import HTTPTypes
-import Hummingbird
 import KVCore
+import NIOCore
+import NIOHTTP1
 import KVStore
 import Replication
 
@@ -10,10 +10,10 @@ import Replication
 /// Every failure of a request ends as one of these, so every error reply has the body
 /// `{"error": code, "detail": sentence}` (DESIGN.md §4).
 struct APIError: Error, Sendable {
-    let status: HTTPResponse.Status
+    let status: HTTPResponseStatus
     let code: String
     let detail: String
-    var headers: HTTPFields = [:]
+    var headers: HTTPHeaders = [:]
 
     static func invalidKey(_ error: KeyError) -> APIError {
         APIError(status: .badRequest, code: "invalid_key", detail: error.description)
@@ -25,7 +25,7 @@ struct APIError: Error, Sendable {
 
     static func valueTooLarge(limit: Int) -> APIError {
         APIError(
-            status: .contentTooLarge, code: "value_too_large",
+            status: .payloadTooLarge, code: "value_too_large",
             detail: "the value is larger than this node's limit of \(limit) bytes (--max-value-bytes)")
     }
 
@@ -44,12 +44,23 @@ struct APIError: Error, Sendable {
             detail: "no route \(path); the API serves /kv, /kv/{key}, /status, /health, /metrics, /digest and /watch")
     }
 
-    static func methodNotAllowed(_ method: HTTPRequest.Method, path: String, allowed: [HTTPRequest.Method]) -> APIError {
+    /// 401 with `WWW-Authenticate: Bearer`: the node wants its client token.
+    static func unauthorized(tokenSent: Bool) -> APIError {
+        var error = APIError(
+            status: .unauthorized, code: "unauthorized",
+            detail: tokenSent
+                ? "wrong client token; pass the token of this node's --client-token-file (kv: --token-file PATH or KV_TOKEN)"
+                : "this node requires a client token (Authorization: Bearer TOKEN; kv: --token-file PATH or KV_TOKEN)")
+        error.headers.add(name: "www-authenticate", value: "Bearer")
+        return error
+    }
+
+    static func methodNotAllowed(_ method: HTTPMethod, path: String, allowed: [HTTPMethod]) -> APIError {
         let list = allowed.map(\.rawValue).joined(separator: ", ")
         var error = APIError(
             status: .methodNotAllowed, code: "method_not_allowed",
             detail: "\(method.rawValue) is not allowed on \(path); use \(list)")
-        error.headers[.allow] = list
+        error.headers.add(name: "allow", value: list)
         return error
     }
 
@@ -71,7 +82,7 @@ struct APIError: Error, Sendable {
             }
         case let error as StoreError:
             if case .diskFull = error {
-                return APIError(status: .init(code: 507, reasonPhrase: "Insufficient Storage"), code: "insufficient_storage", detail: error.description)
+                return APIError(status: .insufficientStorage, code: "insufficient_storage", detail: error.description)
             }
             return APIError(status: .serviceUnavailable, code: "storage_error", detail: error.description)
         default:
@@ -79,10 +90,15 @@ struct APIError: Error, Sendable {
         }
     }
 
-    func response() -> Response {
-        let body = (try? JSONEncoder().encode(ErrorBody(error: code, detail: detail))) ?? Data()
-        var fields = headers
-        fields[.contentType] = "application/json"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    func response() -> ServerResponse {
+        var buffer = ByteBuffer()
+        buffer.writeStaticString(#"{"detail":"#)
+        FastJSON.appendString(detail, to: &buffer)
+        buffer.writeStaticString(#","error":"#)
+        FastJSON.appendString(code, to: &buffer)
+        buffer.writeStaticString("}")
+        var response = ServerResponse(status: status, contentType: "application/json", bytes: buffer)
+        for (name, value) in headers { response.headers.add(name: name, value: value) }
+        return response
     }
 }

@@ -1,8 +1,5 @@
 public import KVStore
 public import Logging
-import Hummingbird
-import HummingbirdCore
-import HummingbirdTLS
 import NIOCore
 import ServiceLifecycle
 import UnixSignals
@@ -43,12 +40,6 @@ public final class ConvergeNode: Sendable {
     public static func start(
         _ configuration: NodeConfiguration, logger: Logger, handleSignals: Bool = false
     ) async throws -> ConvergeNode {
-        var server = HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(configuration.idleTimeout)))
-        if let tls = configuration.tls {
-            // TLS is the first handler of every connection's pipeline; HTTP runs inside it.
-            server = try .tls(server, tlsConfiguration: tls.configuration)
-        }
-        let scheme = configuration.tls == nil ? "http" : "https"
         let store = try await KVStore.open(configuration.storeConfiguration, logger: logger)
         do {
             try await store.configurePeers(configuration.peers)
@@ -68,29 +59,23 @@ public final class ConvergeNode: Sendable {
         let shutdown = ShutdownSignal()
         var responder = KVResponder(
             store: store, nodeID: nodeID, maxValueBytes: configuration.maxValueBytes,
-            metrics: metrics, logger: logger,
+            clientToken: configuration.clientToken, metrics: metrics, logger: logger,
             statusReporter: { try await Self.status(of: store, replicator: replicator, metrics: metrics) },
             peers: PeerEndpoint(store: store, replicator: replicator), replicator: replicator,
             databasePath: configuration.databasePath, shutdown: shutdown)
         responder.peersNeedCertificates = configuration.tls?.caFile != nil
 
         let bound = BoundAddress()
-        let app = Application(
-            responder: responder,
-            server: server,
+        let scheme = configuration.tls == nil ? "http" : "https"
+        let server = HTTPServer(
             configuration: .init(
-                address: .hostname(configuration.host, port: configuration.port),
-                serverName: nil, backlog: 1024, reuseAddress: true,
-                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? configuration.port
-                bound.resolve(.success("\(scheme)://\(configuration.host):\(port)"))
-            },
-            logger: Self.quietLogger(logger)
-        )
+                host: configuration.host, port: configuration.port, idleTimeout: configuration.idleTimeout,
+                maxConnections: configuration.maxConnections, tls: configuration.tls),
+            responder: responder,
+            onListening: { port in bound.resolve(.success("\(scheme)://\(configuration.host):\(port)")) })
         let group = ServiceGroup(
             configuration: .init(
-                services: [ReplicationService(replicator: replicator), app, ShutdownSignalService(signal: shutdown)],
+                services: [ReplicationService(replicator: replicator), server, ShutdownSignalService(signal: shutdown)],
                 gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
                 logger: Self.quietLogger(logger)))
         let task = Task {
@@ -155,7 +140,7 @@ public final class ConvergeNode: Sendable {
             peers: peers)
     }
 
-    /// Hummingbird and ServiceLifecycle log each request and lifecycle step at info; the node
+    /// ServiceLifecycle logs each lifecycle step at info; the node
     /// logs its own events in plain words, so theirs are kept to warnings unless debugging.
     private static func quietLogger(_ logger: Logger) -> Logger {
         var quiet = logger
@@ -202,12 +187,6 @@ private final class BoundAddress: Sendable {
             }
             if let ready { continuation.resume(with: ready) }
         }
-    }
-}
-
-extension TimeAmount {
-    init(_ duration: Duration) {
-        self = .nanoseconds(duration.inNanoseconds)
     }
 }
 

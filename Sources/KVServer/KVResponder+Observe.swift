@@ -1,10 +1,8 @@
 import Foundation
-import HTTPTypes
-import Hummingbird
-import HummingbirdCore
 import KVCore
 import KVStore
 import NIOCore
+import NIOHTTP1
 import Replication
 
 /// `GET /digest` and `GET /watch`: the read-only views an operator uses to compare nodes and to
@@ -18,8 +16,8 @@ extension KVResponder {
     /// A comment line is sent this often so proxies and clients see the stream is alive.
     static let watchKeepAlive: Duration = .seconds(15)
 
-    func digest(_ uri: URI) async throws -> Response {
-        let query = try QueryParameters(uri.query)
+    func digest(_ queryText: Substring?) async throws -> ServerResponse {
+        let query = try QueryParameters(queryText)
         if let text = query["bucket"] {
             guard text.utf8.count == 2, text.allSatisfy(\.isHexDigit), let bucket = Int(text, radix: 16) else {
                 throw APIError.invalidParameter("bucket must be two hex digits, 00 to ff, got '\(text)'")
@@ -34,8 +32,8 @@ extension KVResponder {
         return try json(await Replicator.digestReply(of: store))
     }
 
-    func watch(_ uri: URI) async throws -> Response {
-        let query = try QueryParameters(uri.query)
+    func watch(_ queryText: Substring?) async throws -> ServerResponse {
+        let query = try QueryParameters(queryText)
         let prefix = query["prefix"] ?? ""
         var start: Int64?
         if let text = query["after"] {
@@ -51,18 +49,17 @@ extension KVResponder {
         var position = start ?? 0
         if start == nil { position = try await store.feedPosition().lastSeq }
         let from = position
-        let body = ResponseBody { writer in
-            try await Self.stream(store: store, prefix: prefix, after: from, commits: commits, shutdown: shutdown, to: &writer)
-        }
-        return Response(
+        return ServerResponse(
             status: .ok,
-            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-            body: body)
+            headers: ["content-type": "text/event-stream", "cache-control": "no-cache"],
+            body: .stream { writer in
+                try await Self.stream(store: store, prefix: prefix, after: from, commits: commits, shutdown: shutdown, to: writer)
+            })
     }
 
     private static func stream(
         store: KVStore, prefix: String, after start: Int64, commits: AsyncStream<Int64>,
-        shutdown: ShutdownSignal, to writer: inout any ResponseBodyWriter
+        shutdown: ShutdownSignal, to writer: ResponseStreamWriter
     ) async throws {
         // One stream of wake-ups: every commit, a tick for the keep-alive, and shutdown (which
         // ends it).
@@ -123,6 +120,5 @@ extension KVResponder {
                 lastSent = ContinuousClock.now
             }
         }
-        try await writer.finish(nil)
     }
 }

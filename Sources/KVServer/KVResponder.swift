@@ -1,25 +1,27 @@
 import Foundation
-import HTTPTypes
-import Hummingbird
-import HummingbirdCore
-import NIOCore
 import KVCore
 import KVStore
 import Logging
+import NIOCore
+import NIOHTTP1
 import Replication
 
-/// Answers the public HTTP API of DESIGN.md §4 from the node's store.
+/// Answers the public HTTP API of DESIGN.md §4, and the peer routes, from the node's store.
 ///
 /// Routing is a switch over the path rather than a router trie: a key is the whole rest of
 /// the path after `/kv/`, percent-decoded by us (so `%2F` and `/` both give a `/`), and every
 /// path the API knows answers a wrong method with 405 and an `Allow` header. Every outcome,
 /// error or not, is counted by route pattern in `/metrics`.
-struct KVResponder: HTTPResponder {
-    typealias Context = NodeRequestContext
-
+///
+/// The three routes of `/kv/{key}` are the hot path and never enter a task: a GET reads on
+/// the calling event loop, a PUT or DELETE hands its write to the store's writer thread, whose
+/// commit answers. Every other route runs as a task.
+struct KVResponder: Sendable {
     let store: KVStore
     let nodeID: NodeID
     let maxValueBytes: Int
+    /// When set, the token `authorizeClient` demands.
+    let clientToken: String?
     let metrics: NodeMetrics
     let logger: Logger
     let statusReporter: @Sendable () async throws -> NodeStatus
@@ -30,104 +32,195 @@ struct KVResponder: HTTPResponder {
     /// Peer routes refuse a sender that showed no certificate (the node serves TLS with a CA file).
     var peersNeedCertificates = false
 
-    func respond(to request: Request, context: Context) async throws -> Response {
+    /// Largest body of a route that does not read its body (it is read and dropped).
+    static let maxOtherBodyBytes = 64 * 1024
+
+    /// What may be decided from a request's head alone: how large its body may grow, or a
+    /// refusal to send at once (no client token, a value declared too large, a peer request
+    /// without the cluster token, or without a client certificate where one is needed). A refused
+    /// request's body is never collected. `presentedCertificate`: the connection is TLS and the
+    /// client showed a certificate, which the handshake verified against the CA file.
+    func screen(_ head: HTTPRequestHead, presentedCertificate: Bool = false) -> (bodyLimit: Int, refusal: ServerResponse?) {
+        let route = Route(path: ServerRequest.path(of: head.uri))
         let started = ContinuousClock.now
-        let path = request.uri.path
-        let route = Route(path: path)
-        let response: Response
+        func refuse(_ error: any Error) -> (Int, ServerResponse?) {
+            (0, finish(failure(error, method: head.method, route: route), route: route, method: head.method, since: started))
+        }
+        if peersNeedCertificates, route.isPeerRoute, !presentedCertificate {
+            return refuse(APIError.peerCertificateRequired)
+        }
         do {
-            response = try await handle(route, request: request, context: context)
+            try authorizeClient(route, headers: head.headers)
         } catch {
-            if let apiError = APIError.from(error) {
-                if apiError.status.code >= 500 {
-                    logger.error("request failed: \(request.method) \(route.pattern): \(error)")
+            return refuse(error)
+        }
+        switch (route, head.method) {
+        case (.key, .PUT):
+            if let declared = head.headers.first(name: "content-length").flatMap(Int.init), declared > maxValueBytes {
+                return refuse(APIError.valueTooLarge(limit: maxValueBytes))
+            }
+            return (maxValueBytes, nil)
+        case (.hello, .POST), (.push, .POST):
+            do {
+                _ = try peers.authenticate(
+                    sender: head.headers.first(name: PeerProtocol.nodeHeader),
+                    authorization: head.headers.first(name: "authorization"))
+            } catch {
+                return refuse(error)
+            }
+            return (route == .hello ? 64 * 1024 : Self.maxBatchBytes, nil)
+        default:
+            return (Self.maxOtherBodyBytes, nil)
+        }
+    }
+
+    /// The answer to a body that grew past the limit `screen` gave.
+    func refuseOversizedBody(_ head: HTTPRequestHead) -> ServerResponse {
+        let route = Route(path: ServerRequest.path(of: head.uri))
+        let error: APIError =
+            route.isKey
+            ? .valueTooLarge(limit: maxValueBytes)
+            : APIError(
+                status: .payloadTooLarge, code: "body_too_large",
+                detail: "the request body is larger than this route accepts")
+        return finish(error.response(), route: route, method: head.method, since: .now)
+    }
+
+    /// Serves `request`; `complete` gets the response on whichever thread produced it.
+    func serve(_ request: ServerRequest, complete: @escaping @Sendable (ServerResponse) -> Void) {
+        let started = ContinuousClock.now
+        let route = Route(path: request.path)
+        let method = request.method
+        let done: @Sendable (ServerResponse) -> Void = { response in
+            complete(finish(response, route: route, method: method, since: started))
+        }
+        switch (route, method) {
+        case (.key(let encoded), .GET):
+            let key: String
+            do { key = try decodeKey(encoded) } catch { return done(failure(error, method: method, route: route)) }
+            store.get(key: key) { result in
+                switch result {
+                case .success(let stored): done(getReply(key: key, stored))
+                case .failure(let error): done(failure(error, method: method, route: route))
                 }
-                response = apiError.response()
-            } else if error is NIOTooManyBytesError {
-                response = APIError.valueTooLarge(limit: maxValueBytes).response()
+            }
+        case (.key(let encoded), .PUT), (.key(let encoded), .DELETE):
+            let key: String
+            do { key = try decodeKey(encoded) } catch { return done(failure(error, method: method, route: route)) }
+            let answer: @Sendable (Result<WriteReceipt, StoreError>) -> Void = { result in
+                switch result {
+                case .success(let receipt):
+                    metrics.countClientWrite()
+                    done(writeReply(receipt))
+                case .failure(let error):
+                    done(failure(error, method: method, route: route))
+                }
+            }
+            if method == .PUT {
+                store.put(key: key, value: Array(buffer: request.body), completion: answer)
             } else {
-                logger.error("unexpected error serving \(request.method) \(path): \(error)")
-                response = APIError(
-                    status: .internalServerError, code: "internal",
-                    detail: "the node failed to serve the request; its log has the cause"
-                ).response()
+                store.delete(key: key, completion: answer)
+            }
+        default:
+            Task {
+                do {
+                    done(try await handle(route, request: request))
+                } catch {
+                    done(failure(error, method: method, route: route))
+                }
             }
         }
+    }
+
+    private func finish(_ response: ServerResponse, route: Route, method: HTTPMethod, since started: ContinuousClock.Instant) -> ServerResponse {
         metrics.countRequest(
-            route: route.pattern, method: request.method.rawValue, status: response.status.code,
+            route: route.pattern, method: method.rawValue, status: Int(response.status.code),
             took: ContinuousClock.now - started)
         return response
     }
 
-    private func handle(_ route: Route, request: Request, context: Context) async throws -> Response {
-        var request = request
+    /// The JSON error reply for whatever went wrong; 5xx are logged.
+    private func failure(_ error: any Error, method: HTTPMethod, route: Route) -> ServerResponse {
+        if let apiError = APIError.from(error) {
+            if apiError.status.code >= 500 {
+                logger.error("request failed: \(method.rawValue) \(route.pattern): \(error)")
+            }
+            return apiError.response()
+        }
+        logger.error("unexpected error serving \(method.rawValue) \(route.pattern): \(error)")
+        return APIError(
+            status: .internalServerError, code: "internal",
+            detail: "the node failed to serve the request; its log has the cause"
+        ).response()
+    }
+
+    private func handle(_ route: Route, request: ServerRequest) async throws -> ServerResponse {
         switch (route, request.method) {
-        case (.key(let encoded), .get):
-            return try await get(key: decodeKey(encoded))
-        case (.key(let encoded), .put):
-            let key = try decodeKey(encoded)
-            return try await put(key: key, request: &request)
-        case (.key(let encoded), .delete):
-            let receipt = try await store.delete(key: decodeKey(encoded))
-            metrics.countClientWrite()
-            return writeReply(receipt)
-        case (.list, .get):
-            return try await list(request.uri)
-        case (.status, .get):
+        case (.list, .GET):
+            return try await list(request.query)
+        case (.status, .GET):
             return try json(await statusReporter())
-        case (.health, .get):
+        case (.health, .GET):
             return json(raw: #"{"status":"ok"}"#)
-        case (.metrics, .get):
+        case (.metrics, .GET):
             let text = metrics.render(
                 state: try await store.state(), statistics: store.statistics(),
                 peers: try await replicator.peerReports(), catchUp: replicator.catchUpProgress,
                 databasePath: databasePath)
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(bytes: text)))
-        case (.digest, .get):
-            return try await digest(request.uri)
-        case (.watch, .get):
-            return try await watch(request.uri)
-        case (.hello, .post), (.push, .post), (.feed, .get), (.bucket, .get):
-            if peersNeedCertificates, await !context.presentedClientCertificate() {
-                throw APIError.peerCertificateRequired
-            }
-            return try await servePeer(route, request: &request)
+            return ServerResponse(contentType: "text/plain; version=0.0.4", bytes: ByteBuffer(bytes: text))
+        case (.digest, .GET):
+            return try await digest(request.query)
+        case (.watch, .GET):
+            return try await watch(request.query)
+        case (.hello, .POST), (.push, .POST), (.feed, .GET), (.bucket, .GET):
+            return try await servePeer(route, request: request)
         case (.unknown, _):
-            throw APIError.noSuchRoute(request.uri.path)
+            throw APIError.noSuchRoute(String(request.path))
         default:
             throw APIError.methodNotAllowed(request.method, path: route.pattern, allowed: route.allowedMethods)
         }
     }
 
+    /// With a client token set, refuses (401) every request that does not carry it, before
+    /// anything else is looked at, except `GET /health` (load balancers probe it without the
+    /// secret) and the peer routes (they check the cluster token). `GET /digest` also admits a
+    /// peer by its own credentials: anti-entropy reads a peer's digest there.
+    private func authorizeClient(_ route: Route, headers: HTTPHeaders) throws(APIError) {
+        guard let clientToken, route != .health, !route.isPeerRoute else { return }
+        let authorization = headers.first(name: "authorization")
+        if BearerToken.admits(authorization, token: clientToken) { return }
+        if route == .digest,
+            (try? peers.authenticate(sender: headers.first(name: PeerProtocol.nodeHeader), authorization: authorization)) != nil
+        {
+            return
+        }
+        throw APIError.unauthorized(tokenSent: authorization != nil)
+    }
+
     /// The peer protocol: authenticate first, then parse (DESIGN.md §3).
-    private func servePeer(_ route: Route, request: inout Request) async throws -> Response {
+    private func servePeer(_ route: Route, request: ServerRequest) async throws -> ServerResponse {
         let sender = try peers.authenticate(
-            sender: request.headers[.kvNode], authorization: request.headers[.authorization])
+            sender: request.headers.first(name: PeerProtocol.nodeHeader),
+            authorization: request.headers.first(name: "authorization"))
         switch route {
         case .hello:
-            let body = try await request.collectBody(upTo: 64 * 1024)
-            return try json(await peers.hello(from: sender, body: Array(buffer: body)))
+            return try json(await peers.hello(from: sender, body: Array(buffer: request.body)))
         case .push:
-            let body = try await request.collectBody(upTo: Self.maxBatchBytes)
-            return try json(await peers.push(from: sender, epoch: request.headers[.kvEpoch], body: Array(buffer: body)))
+            return try json(
+                await peers.push(
+                    from: sender, epoch: request.headers.first(name: PeerProtocol.epochHeader),
+                    body: Array(buffer: request.body)))
         case .bucket:
-            let query = try QueryParameters(request.uri.query)
+            let query = try QueryParameters(request.query)
             let body = try await peers.bucket(for: sender, bucket: query["bucket"])
-            return Response(
-                status: .ok, headers: [.contentType: PeerProtocol.batchContentType],
-                body: .init(byteBuffer: ByteBuffer(bytes: body)))
+            return ServerResponse(contentType: PeerProtocol.batchContentType, bytes: ByteBuffer(bytes: body))
         default:
-            let query = try QueryParameters(request.uri.query)
+            let query = try QueryParameters(request.query)
             let feed = try await peers.feed(for: sender, after: query["after"], limit: query["limit"])
-            return Response(
-                status: .ok,
-                headers: [
-                    .contentType: PeerProtocol.batchContentType, .kvEpoch: feed.epoch,
-                    .kvLastSeq: String(feed.lastSeq),
-                ],
-                body: .init(byteBuffer: ByteBuffer(bytes: feed.body)))
+            var response = ServerResponse(contentType: PeerProtocol.batchContentType, bytes: ByteBuffer(bytes: feed.body))
+            response.headers.add(name: PeerProtocol.epochHeader, value: feed.epoch)
+            response.headers.add(name: PeerProtocol.lastSeqHeader, value: String(feed.lastSeq))
+            return response
         }
     }
 
@@ -138,33 +231,23 @@ struct KVResponder: HTTPResponder {
         try KeyRules.validate(utf8: KeyPath.decode(encoded))
     }
 
-    private func get(key: String) async throws -> Response {
-        guard let stored = try await store.get(key: key), let value = stored.record.value else {
-            throw APIError.notFound(key: key, node: nodeID)
+    private func getReply(key: String, _ stored: StoredRecord?) -> ServerResponse {
+        guard let stored, let value = stored.record.value else {
+            return APIError.notFound(key: key, node: nodeID).response()
         }
         let version = stored.record.version
-        return Response(
+        return ServerResponse(
             status: .ok,
             headers: [
-                .contentType: "application/octet-stream",
-                .kvLamport: String(version.lamport),
-                .kvOrigin: version.origin.rawValue,
+                "content-type": "application/octet-stream",
+                HeaderName.lamport: String(version.lamport),
+                HeaderName.origin: version.origin.rawValue,
             ],
-            body: .init(byteBuffer: ByteBuffer(bytes: value)))
+            body: .bytes(ByteBuffer(bytes: value)))
     }
 
-    private func put(key: String, request: inout Request) async throws -> Response {
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > maxValueBytes {
-            throw APIError.valueTooLarge(limit: maxValueBytes)
-        }
-        let body = try await request.collectBody(upTo: maxValueBytes)
-        let receipt = try await store.put(key: key, value: Array(buffer: body))
-        metrics.countClientWrite()
-        return writeReply(receipt)
-    }
-
-    private func list(_ uri: URI) async throws -> Response {
-        let query = try QueryParameters(uri.query)
+    private func list(_ queryText: Substring?) async throws -> ServerResponse {
+        let query = try QueryParameters(queryText)
         let prefix = query["prefix"] ?? ""
         let after = query["after"]
         var limit = 100
@@ -193,25 +276,19 @@ struct KVResponder: HTTPResponder {
         }
     }
 
-    private func writeReply(_ receipt: WriteReceipt) -> Response {
-        Response(
-            status: .ok, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: FastJSON.writeReply(WriteReply(receipt))))
+    private func writeReply(_ receipt: WriteReceipt) -> ServerResponse {
+        ServerResponse(contentType: "application/json", bytes: FastJSON.writeReply(WriteReply(receipt)))
     }
 
-    func json(_ value: some Encodable) throws -> Response {
+    func json(_ value: some Encodable) throws -> ServerResponse {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(value)
-        return Response(
-            status: .ok, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return ServerResponse(contentType: "application/json", bytes: ByteBuffer(bytes: data))
     }
 
-    private func json(raw: String) -> Response {
-        Response(
-            status: .ok, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(string: raw)))
+    private func json(raw: String) -> ServerResponse {
+        ServerResponse(contentType: "application/json", bytes: ByteBuffer(string: raw))
     }
 }
 
@@ -221,7 +298,7 @@ struct KVResponder: HTTPResponder {
 struct QueryParameters {
     private var values: [String: String] = [:]
 
-    init(_ query: String?) throws {
+    init(_ query: Substring?) throws {
         guard let query, !query.isEmpty else { return }
         for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -256,9 +333,14 @@ enum Route: Equatable {
     case bucket
     case unknown
 
-    init(path: String) {
-        switch path {
-        case "/kv", "/kv/": self = path == "/kv" ? .list : .key("")
+    init(path: Substring) {
+        // On the UTF-8 view: it is the hot path, and `Character` walking is not free.
+        if path.utf8.starts(with: "/kv/".utf8) {
+            self = .key(path[path.utf8.index(path.startIndex, offsetBy: 4)...])
+            return
+        }
+        switch String(path) {
+        case "/kv": self = .list
         case "/status": self = .status
         case "/health": self = .health
         case "/metrics": self = .metrics
@@ -268,12 +350,7 @@ enum Route: Equatable {
         case PeerProtocol.pushPath: self = .push
         case PeerProtocol.feedPath: self = .feed
         case PeerProtocol.bucketPath: self = .bucket
-        default:
-            if path.hasPrefix("/kv/") {
-                self = .key(path.dropFirst(4))
-            } else {
-                self = .unknown
-            }
+        default: self = .unknown
         }
     }
 
@@ -295,11 +372,34 @@ enum Route: Equatable {
         }
     }
 
-    var allowedMethods: [HTTPRequest.Method] {
+    var isKey: Bool {
+        if case .key = self { return true }
+        return false
+    }
+
+    /// The routes of the public API and the methods each serves: what `docs/openapi.yaml`
+    /// must describe, no more and no less (`OpenAPIRouteTests` compares them). A new public
+    /// route goes here and into that file.
+    static let publicRoutes: [Route] = [.key(""), .list, .status, .health, .metrics, .digest, .watch]
+
+    /// `publicRoutes` as path pattern → method names, the form `docs/openapi.yaml` has.
+    static var publicOperations: [String: Set<String>] {
+        Dictionary(uniqueKeysWithValues: publicRoutes.map { ($0.pattern, Set($0.allowedMethods.map(\.rawValue))) })
+    }
+
+    /// The routes of the peer protocol under `/internal/`, guarded by the cluster token.
+    var isPeerRoute: Bool {
         switch self {
-        case .key: return [.get, .put, .delete]
-        case .list, .status, .health, .metrics, .feed, .digest, .watch, .bucket: return [.get]
-        case .hello, .push: return [.post]
+        case .hello, .push, .feed, .bucket: return true
+        case .key, .list, .status, .health, .metrics, .digest, .watch, .unknown: return false
+        }
+    }
+
+    var allowedMethods: [HTTPMethod] {
+        switch self {
+        case .key: return [.GET, .PUT, .DELETE]
+        case .list, .status, .health, .metrics, .feed, .digest, .watch, .bucket: return [.GET]
+        case .hello, .push: return [.POST]
         case .unknown: return []
         }
     }
@@ -309,13 +409,4 @@ extension WriteReply {
     init(_ receipt: WriteReceipt) {
         self.init(key: receipt.key, lamport: receipt.version.lamport, origin: receipt.version.origin.rawValue)
     }
-}
-
-extension HTTPField.Name {
-    // Both names are valid header tokens, so these initialisers cannot fail.
-    static let kvLamport = HTTPField.Name(HeaderName.lamport)!
-    static let kvOrigin = HTTPField.Name(HeaderName.origin)!
-    static let kvNode = HTTPField.Name(PeerProtocol.nodeHeader)!
-    static let kvEpoch = HTTPField.Name(PeerProtocol.epochHeader)!
-    static let kvLastSeq = HTTPField.Name(PeerProtocol.lastSeqHeader)!
 }

@@ -35,6 +35,9 @@ public struct NodeConfiguration: Sendable {
     /// The secret internal requests must carry; `nil` (default) leaves `/internal/` open to any
     /// listed peer id, fit only for loopback and trusted networks.
     public var clusterToken: String?
+    /// The secret every public request but `GET /health` must carry as
+    /// `Authorization: Bearer …`; `nil` (default) serves everyone who can reach the port.
+    public var clientToken: String?
     /// A quota on the database file in bytes; nil (default) for none. Past it, writes answer 507
     /// and reads go on.
     public var maxDatabaseBytes: Int?
@@ -48,6 +51,9 @@ public struct NodeConfiguration: Sendable {
     /// (default) trusts the system's store and shows none.
     public var peerTLS: ClientTLS?
 
+    /// Fault injection for crash tests only: see `StoreConfiguration.holdInMigrationMarker`.
+    public var holdInMigrationMarker: String? = nil
+
     public init(id: NodeID, databasePath: String) {
         self.id = id
         self.databasePath = databasePath
@@ -58,6 +64,7 @@ public struct NodeConfiguration: Sendable {
         configuration.groupCommit = groupCommit
         configuration.readConnections = readConnections
         configuration.maxDatabaseBytes = maxDatabaseBytes
+        configuration.holdInMigrationMarker = holdInMigrationMarker
         return configuration
     }
 

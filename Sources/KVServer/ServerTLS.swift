@@ -13,8 +13,8 @@ public struct ServerTLS: Sendable {
     public let certificateFile: String
     public let keyFile: String
     public let caFile: String?
-    /// What the server's TLS handler is built from.
-    let configuration: TLSConfiguration
+    /// What every connection's `NIOSSLServerHandler` is made with.
+    let context: NIOSSLContext
 
     public init(certificateFile: String, keyFile: String, caFile: String?) throws(TLSFileError) {
         let chain = try TLSFiles.certificates(at: certificateFile, role: .certificate)
@@ -26,11 +26,10 @@ public struct ServerTLS: Sendable {
             configuration.trustRoots = .certificates(try TLSFiles.certificates(at: caFile, role: .caFile))
             configuration.certificateVerification = .optionalVerification
         }
-        // Building the context once checks that the key is the certificate's.
-        _ = try ClientTLS.makeContext(configuration, certificateFile: certificateFile, keyFile: keyFile, caFile: caFile)
+        // Building the context checks that the key is the certificate's.
+        self.context = try ClientTLS.makeContext(configuration, certificateFile: certificateFile, keyFile: keyFile, caFile: caFile)
         self.certificateFile = certificateFile
         self.keyFile = keyFile
         self.caFile = caFile
-        self.configuration = configuration
     }
 }

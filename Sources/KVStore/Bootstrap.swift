@@ -1,3 +1,4 @@
+import Foundation
 import KVCore
 import Logging
 import SQLite
@@ -33,6 +34,9 @@ enum Bootstrap {
         var applied: [Migration] = []
         let node = try connection.transaction(.immediate) {
             applied = try migrate(connection, path: path)
+            if !applied.isEmpty, let marker = configuration.holdInMigrationMarker {
+                FaultInjection.hold(creating: marker, logger: logger)
+            }
             return try nodeRow(connection, path: path, nodeID: configuration.nodeID)
         }
         for migration in applied {
@@ -131,6 +135,17 @@ enum Bootstrap {
             epoch += String(repeating: "0", count: 16 - digits.count) + digits
         }
         return epoch
+    }
+}
+
+/// Test-only pauses that let a crash test kill the process at a chosen point.
+enum FaultInjection {
+    /// Creates `marker`, then blocks the calling thread for up to 60 s: the test that asked
+    /// for it kills the process meanwhile.
+    static func hold(creating marker: String, logger: Logger) {
+        logger.warning("fault injection: holding inside the migration transaction", metadata: ["marker": "\(marker)"])
+        _ = FileManager.default.createFile(atPath: marker, contents: Data())
+        Thread.sleep(forTimeInterval: 60)
     }
 }
 

@@ -42,6 +42,12 @@ public struct StoreConfiguration: Sendable {
     /// none. A write that would grow the file past it fails as `.diskFull`, exactly as a full
     /// disk does, and reads go on.
     public var maxDatabaseBytes: Int? = nil
+    /// Fault injection, for crash tests only; nil (default) in every real run. When set and the
+    /// file needs migrations, start-up stops inside the migration transaction, after the last
+    /// migration's SQL has run and before the commit, creates a file at this path and waits there
+    /// (at most 60 s, then goes on), so that a test can `kill -9` the process at exactly that
+    /// point. `kvnode` takes it from `$KVNODE_FAULT_HOLD_IN_MIGRATION`.
+    public var holdInMigrationMarker: String? = nil
 
     public init(
         path: String,

@@ -86,16 +86,27 @@ final class Writer: Sendable {
     /// Queues `body` for the writer and returns its result once its transaction committed.
     /// Errors are `StoreError`s; after `stop()` every request throws `.closed`.
     func submit<T: Sendable>(_ body: @escaping @Sendable (WriteSession) throws -> T) async throws -> T {
-        let path = self.path
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let job = WriteJob(
-                perform: { session in
-                    let value = try body(session)
-                    return { continuation.resume(returning: value) }
-                },
-                fail: { error in continuation.resume(throwing: StoreError(error, path: path)) })
-            if !queue.enqueue(job) { continuation.resume(throwing: StoreError.closed) }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            submit(body) { continuation.resume(with: $0) }
         }
+    }
+
+    /// Queues `body` for the writer; `completion` gets its result on the writer thread once
+    /// the transaction committed (or at once, with `.closed`, after `stop()`). For callers that
+    /// are not tasks, such as an event loop: no task is resumed and nothing hops through the
+    /// cooperative pool.
+    func submit<T: Sendable>(
+        _ body: @escaping @Sendable (WriteSession) throws -> T,
+        completion: @escaping @Sendable (Result<T, StoreError>) -> Void
+    ) {
+        let path = self.path
+        let job = WriteJob(
+            perform: { session in
+                let value = try body(session)
+                return { completion(.success(value)) }
+            },
+            fail: { error in completion(.failure(StoreError(error, path: path))) })
+        if !queue.enqueue(job) { completion(.failure(.closed)) }
     }
 
     /// Refuses new requests; the thread finishes those already queued, closes the connection

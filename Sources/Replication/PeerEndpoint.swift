@@ -31,27 +31,11 @@ public struct PeerEndpoint: Sendable {
     /// Checks the token and the sender id; returns the sender.
     public func authenticate(sender: String?, authorization: String?) throws(PeerRequestError) -> NodeID {
         if let clusterToken {
-            guard let authorization, Self.constantTimeEqual(authorization, "Bearer \(clusterToken)") else {
-                throw .unauthorized
-            }
+            guard BearerToken.admits(authorization, token: clusterToken) else { throw .unauthorized }
         }
         guard let sender else { throw .unknownSender("(no \(PeerProtocol.nodeHeader) header)") }
         guard let id = try? NodeID(sender), knownPeers.contains(id) else { throw .unknownSender(sender) }
         return id
-    }
-
-    /// Compares every byte whatever the first difference, so the time taken does not tell an
-    /// attacker how much of a guessed token was right.
-    static func constantTimeEqual(_ lhs: String, _ rhs: String) -> Bool {
-        let left = Array(lhs.utf8)
-        let right = Array(rhs.utf8)
-        var difference = UInt8(truncatingIfNeeded: left.count ^ right.count)
-        for index in 0..<max(left.count, right.count) {
-            let a = index < left.count ? left[index] : 0
-            let b = index < right.count ? right[index] : 0
-            difference |= a ^ b
-        }
-        return difference == 0 && left.count == right.count
     }
 
     public func hello(from sender: NodeID, body: [UInt8]) async throws -> HelloReply {

@@ -277,7 +277,7 @@ actor PeerLink {
 
     private func headers(epoch: String) -> [(String, String)] {
         var result = [(PeerProtocol.nodeHeader, configuration.identity.rawValue), (PeerProtocol.epochHeader, epoch)]
-        if let token = configuration.clusterToken { result.append(("Authorization", "Bearer \(token)")) }
+        if let token = configuration.clusterToken { result.append(("Authorization", BearerToken.header(for: token))) }
         return result
     }
 

@@ -23,7 +23,7 @@ struct Bench: AsyncParsableCommand {
             client write (from /status, before and after).
 
             Examples:
-              kv bench put --clients 64 --duration 10
+              kv bench put --clients 64 --duration 10s
               kv bench mixed --node http://127.0.0.1:8000 --node http://127.0.0.1:8001 --node http://127.0.0.1:8002
               kv bench get --keys 1000 --json
             """)
@@ -41,8 +41,10 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Concurrent clients, each with its own connection.")
     var clients: Int = 64
 
-    @Option(help: ArgumentHelp("Seconds to run.", valueName: "seconds"))
-    var duration: Double = 10
+    @Option(name: .customLong("duration"), help: ArgumentHelp("How long to run: seconds, or a number with ms, s or m (10, 10s, 500ms, 2m).", valueName: "time"))
+    var runTime: BenchTime = BenchTime(seconds: 10)
+
+    var duration: Double { runTime.seconds }
 
     @Option(help: "Distinct keys to choose from.")
     var keys: Int = 100_000
@@ -74,14 +76,46 @@ struct Bench: AsyncParsableCommand {
 
     func run() async throws {
         let targets = targetNodes
-        let settings = try global.clientSettings()
-        let before = targets.count > 1 ? try await Self.replicationCounters(targets, settings: settings) : nil
+        let token = try global.clientToken()
+        let tls = try global.clientTLS()
+        let before = targets.count > 1 ? try await Self.replicationCounters(targets, token: token, tls: tls) : nil
         let recorder = Recorder()
         let value = [UInt8](repeating: UInt8(ascii: "v"), count: valueSize)
         let deadline = ContinuousClock.now + .milliseconds(Int64(duration * 1000))
         let perClientInterval: Duration? = rate.map { .nanoseconds(Int64(Double(clients) / $0 * 1e9)) }
-        let lagProbe = targets.count > 1 && workload != .get ? LagProbe(targets: targets, settings: settings) : nil
+        let lagProbe = targets.count > 1 && workload != .get ? LagProbe(targets: targets, token: token, tls: tls) : nil
 
+        async let probing: Void? = lagProbe?.run()
+        do {
+            try await runClients(targets: targets, token: token, tls: tls, recorder: recorder, value: value, deadline: deadline, interval: perClientInterval, lagProbe: lagProbe)
+        } catch {
+            lagProbe?.finish()
+            _ = await probing
+            throw error
+        }
+        lagProbe?.finish()
+        _ = await probing
+        // Rows still in flight would be missing from the count: wait (10 s at most) until every
+        // node's peers have acknowledged everything.
+        if targets.count > 1 { await Self.waitForReplicationToSettle(targets, token: token, tls: tls, within: .seconds(10)) }
+        let after = targets.count > 1 ? try await Self.replicationCounters(targets, token: token, tls: tls) : nil
+        let report = recorder.report(seconds: duration)
+        let lag = lagProbe?.percentiles()
+        var rowsPerWrite: Double?
+        if let before, let after, after.writes > before.writes {
+            rowsPerWrite = Double(after.sent - before.sent) / Double(after.writes - before.writes)
+        }
+        print(render(report, lag: lag, rowsPerWrite: rowsPerWrite))
+        if report.errors > 0, report.requests == 0 {
+            throw Failure(message: "every request failed; first error: \(report.firstError ?? "?")", status: ExitStatus.refused)
+        }
+    }
+
+    /// Runs the clients until `deadline`, spread over `targets`, recording every answer.
+    private func runClients(
+        targets: [String], token: String?, tls: ClientTLS?, recorder: Recorder, value: [UInt8], deadline: ContinuousClock.Instant,
+        interval: Duration?, lagProbe: LagProbe?
+    ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<clients {
                 let node = targets[index % targets.count]
@@ -89,12 +123,12 @@ struct Bench: AsyncParsableCommand {
                 let keys = self.keys
                 let readPercent = self.readPercent
                 group.addTask {
-                    let client = try settings.client(node, timeout: .seconds(10))
+                    let client = try KVClient(node: node, token: token, tls: tls)
                     defer { Task { await client.close() } }
                     var generator = SystemRandomNumberGenerator()
                     var next = ContinuousClock.now
                     while ContinuousClock.now < deadline {
-                        if let interval = perClientInterval {
+                        if let interval {
                             next = next + interval
                             if next > ContinuousClock.now { try? await Task.sleep(until: next) }
                         }
@@ -117,24 +151,7 @@ struct Bench: AsyncParsableCommand {
                     }
                 }
             }
-            if let lagProbe {
-                group.addTask { await lagProbe.run(until: deadline + .seconds(5)) }
-            }
             try await group.waitForAll()
-        }
-        // Rows still in flight would be missing from the count: wait (10 s at most) until every
-        // node's peers have acknowledged everything.
-        if targets.count > 1 { await Self.waitForReplicationToSettle(targets, within: .seconds(10), settings: settings) }
-        let after = targets.count > 1 ? try await Self.replicationCounters(targets, settings: settings) : nil
-        let report = recorder.report(seconds: duration)
-        let lag = lagProbe?.percentiles()
-        var rowsPerWrite: Double?
-        if let before, let after, after.writes > before.writes {
-            rowsPerWrite = Double(after.sent - before.sent) / Double(after.writes - before.writes)
-        }
-        print(render(report, lag: lag, rowsPerWrite: rowsPerWrite))
-        if report.errors > 0, report.requests == 0 {
-            throw Failure(message: "every request failed; first error: \(report.firstError ?? "?")", status: ExitStatus.refused)
         }
     }
 
@@ -171,12 +188,12 @@ struct Bench: AsyncParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    static func waitForReplicationToSettle(_ targets: [String], within limit: Duration, settings: ClientSettings) async {
+    static func waitForReplicationToSettle(_ targets: [String], token: String?, tls: ClientTLS?, within limit: Duration) async {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
             var settled = true
             for node in targets {
-                guard let client = try? settings.client(node, timeout: .seconds(2)) else { continue }
+                guard let client = try? KVClient(node: node, timeout: .seconds(2), token: token, tls: tls) else { continue }
                 let status = try? await client.status()
                 await client.close()
                 if status?.peers.contains(where: { $0.toPush > 0 }) ?? true { settled = false }
@@ -187,11 +204,11 @@ struct Bench: AsyncParsableCommand {
     }
 
     /// Σ rows sent to peers and Σ client writes over all nodes, from `/status`.
-    static func replicationCounters(_ targets: [String], settings: ClientSettings) async throws -> (sent: Int64, writes: Int64) {
+    static func replicationCounters(_ targets: [String], token: String?, tls: ClientTLS?) async throws -> (sent: Int64, writes: Int64) {
         var sent: Int64 = 0
         var writes: Int64 = 0
         for node in targets {
-            let client = try settings.client(node, timeout: .seconds(10))
+            let client = try KVClient(node: node, token: token, tls: tls)
             let status = try await client.status()
             await client.close()
             sent += status.peers.reduce(0) { $0 + $1.rowsSent }
@@ -265,47 +282,81 @@ final class Recorder: Sendable {
     }
 }
 
-/// Samples replication lag: takes a just-acknowledged put about every 50 ms and polls every
-/// other node until it holds that version of the key (or a later one), recording the time from
-/// the acknowledgement until then.
+/// Samples replication lag: about every 50 ms it takes the next put acknowledged by the first
+/// node (one acknowledged after it asked, so the sample is fresh) and polls every other node
+/// until it holds that version of the key (or a later one), recording the time from the
+/// acknowledgement until then.
 final class LagProbe: Sendable {
-    private struct Pending {
-        var sample: (key: String, lamport: Int64, acknowledged: ContinuousClock.Instant)?
+    struct Sample: Sendable {
+        let key: String
+        let lamport: Int64
+        let acknowledged: ContinuousClock.Instant
+    }
+
+    private struct State {
+        var waiter: CheckedContinuation<Sample?, Never>?
+        var finished = false
         var lags: [Duration] = []
     }
 
     private let targets: [String]
-    private let settings: ClientSettings
-    private let state = Mutex(Pending())
+    private let token: String?
+    private let tls: ClientTLS?
+    private let state = Mutex(State())
 
-    init(targets: [String], settings: ClientSettings) {
+    init(targets: [String], token: String?, tls: ClientTLS?) {
         self.targets = targets
-        self.settings = settings
+        self.token = token
+        self.tls = tls
     }
 
+    /// A put the first node just acknowledged; taken only if the probe is waiting for one.
     func offer(key: String, lamport: Int64, acknowledged: ContinuousClock.Instant) {
-        state.withLock { state in
-            if state.sample == nil { state.sample = (key, lamport, acknowledged) }
+        let waiter = state.withLock { state in
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: Sample(key: key, lamport: lamport, acknowledged: acknowledged))
+    }
+
+    /// No more puts will come: `run` returns.
+    func finish() {
+        let waiter = state.withLock { state in
+            state.finished = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    private func nextSample() async -> Sample? {
+        await withCheckedContinuation { continuation in
+            let finished = state.withLock { state in
+                if !state.finished { state.waiter = continuation }
+                return state.finished
+            }
+            if finished { continuation.resume(returning: nil) }
         }
     }
 
-    func run(until deadline: ContinuousClock.Instant) async {
+    /// Samples until `finish()`; gives up on a sample 10 s after its acknowledgement.
+    func run() async {
         var clients: [KVClient] = []
         for node in targets.dropFirst() {
-            if let client = try? settings.client(node, timeout: .seconds(2)) { clients.append(client) }
+            if let client = try? KVClient(node: node, timeout: .seconds(2), token: token, tls: tls) { clients.append(client) }
         }
-        while ContinuousClock.now < deadline {
+        while true {
             try? await Task.sleep(for: .milliseconds(50))
-            guard let sample = state.withLock({ $0.sample }) else { continue }
+            guard let sample = await nextSample() else { break }
+            let giveUp = sample.acknowledged + .seconds(10)
             for client in clients {
-                while ContinuousClock.now < deadline {
+                while ContinuousClock.now < giveUp {
                     // Readable once the node holds this write or a later one of the same key.
                     if let stored = try? await client.get(sample.key), stored.lamport >= sample.lamport { break }
                 }
-                let lag = ContinuousClock.now - sample.acknowledged
-                state.withLock { $0.lags.append(lag) }
             }
-            state.withLock { $0.sample = nil }
+            let lag = ContinuousClock.now - sample.acknowledged
+            state.withLock { $0.lags.append(lag) }
         }
         for client in clients { await client.close() }
     }
@@ -313,4 +364,29 @@ final class LagProbe: Sendable {
     func percentiles() -> Percentiles? {
         state.withLock { Percentiles($0.lags) }
     }
+}
+
+/// A `--duration` of `kv bench`: plain seconds (`10`, `2.5`) or a number with a unit, `ms`,
+/// `s` or `m` (`500ms`, `10s`, `2m`), as `redis-benchmark` and etcd's `benchmark` users write it.
+struct BenchTime: ExpressibleByArgument, Equatable {
+    let seconds: Double
+
+    init(seconds: Double) {
+        self.seconds = seconds
+    }
+
+    init?(argument: String) {
+        let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60)]
+        var number = Substring(argument)
+        var scale = 1.0
+        for unit in units where argument.hasSuffix(unit.suffix) {
+            number = argument.dropLast(unit.suffix.count)
+            scale = unit.seconds
+            break
+        }
+        guard let value = Double(number), value.isFinite else { return nil }
+        self.seconds = value * scale
+    }
+
+    var defaultValueDescription: String { "\(seconds)s" }
 }

@@ -59,8 +59,6 @@ struct NodeSelection: ParsableArguments {
 
     var requestTimeout: Duration { global.requestTimeout }
 
-    func clientSettings() throws -> ClientSettings { try global.clientSettings() }
-
     /// The nodes, named by the local cluster's record when they come from it.
     func targets() throws(Failure) -> [SurveyTarget] {
         if !global.nodes.isEmpty {

@@ -40,12 +40,13 @@ struct ClusterStatus: AsyncParsableCommand {
 
     func run() async throws {
         let targets = try selection.targets()
-        let settings = try selection.clientSettings()
+        let token = try selection.global.clientToken()
+        let tls = try selection.global.clientTLS()
         let clock = ContinuousClock()
         var round = 0
         while true {
             let started = clock.now
-            let reports = await ClusterSurvey.take(targets, settings: settings)
+            let reports = await ClusterSurvey.take(targets, timeout: selection.requestTimeout, token: token, tls: tls)
             let verdict = ClusterSurvey.verdict(reports)
             var lines = Self.render(reports)
             lines.append(verdict.line)

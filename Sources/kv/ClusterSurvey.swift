@@ -41,10 +41,10 @@ struct Verdict: Equatable {
 /// Asks every node for `/status` and `/digest` at once, and judges whether they agree.
 enum ClusterSurvey {
     /// One report per target, in the targets' order.
-    static func take(_ targets: [SurveyTarget], settings: ClientSettings) async -> [NodeReport] {
+    static func take(_ targets: [SurveyTarget], timeout: Duration, token: String?, tls: ClientTLS?) async -> [NodeReport] {
         await withTaskGroup(of: (Int, NodeReport).self) { group in
             for (index, target) in targets.enumerated() {
-                group.addTask { (index, await report(on: target, settings: settings)) }
+                group.addTask { (index, await report(on: target, timeout: timeout, token: token, tls: tls)) }
             }
             var reports: [NodeReport?] = Array(repeating: nil, count: targets.count)
             for await (index, report) in group { reports[index] = report }
@@ -52,9 +52,9 @@ enum ClusterSurvey {
         }
     }
 
-    static func report(on target: SurveyTarget, settings: ClientSettings) async -> NodeReport {
+    static func report(on target: SurveyTarget, timeout: Duration, token: String?, tls: ClientTLS?) async -> NodeReport {
         do throws(KVClientError) {
-            let client = try settings.client(target.url)
+            let client = try KVClient(node: target.url, timeout: timeout, token: token, tls: tls)
             defer { Task { await client.close() } }
             let status = try await client.status()
             let digest = try await client.digest()

@@ -26,8 +26,9 @@ struct ClusterVerify: AsyncParsableCommand {
 
     func run() async throws {
         let targets = try selection.targets()
-        let settings = try selection.clientSettings()
-        let reports = await ClusterSurvey.take(targets, settings: settings)
+        let token = try selection.global.clientToken()
+        let tls = try selection.global.clientTLS()
+        let reports = await ClusterSurvey.take(targets, timeout: selection.requestTimeout, token: token, tls: tls)
         let verdict = ClusterSurvey.verdict(reports)
         let digests = reports.compactMap(\.digest)
         guard verdict.status == ExitStatus.failed, digests.count == reports.count else {
@@ -39,7 +40,7 @@ struct ClusterVerify: AsyncParsableCommand {
         let buckets = Self.differingBuckets(digests)
         let rows: [[String: DigestBucketReply.Row]]
         do {
-            rows = try await Self.rows(in: buckets, of: reports, settings: settings)
+            rows = try await Self.rows(in: buckets, of: reports, timeout: selection.requestTimeout, token: token, tls: tls)
         } catch let error as KVClientError {
             Terminal.line("cannot narrow the difference down: \(error.description)")
             throw QuietExit(status: ExitStatus.refused)
@@ -76,12 +77,12 @@ struct ClusterVerify: AsyncParsableCommand {
 
     /// Per node, its rows of `buckets` by key; nodes are asked at once, buckets in turn.
     static func rows(
-        in buckets: [String], of reports: [NodeReport], settings: ClientSettings
+        in buckets: [String], of reports: [NodeReport], timeout: Duration, token: String?, tls: ClientTLS?
     ) async throws -> [[String: DigestBucketReply.Row]] {
         try await withThrowingTaskGroup(of: (Int, [String: DigestBucketReply.Row]).self) { group in
             for (index, report) in reports.enumerated() {
                 group.addTask {
-                    let client = try settings.client(report.target.url)
+                    let client = try KVClient(node: report.target.url, timeout: timeout, token: token, tls: tls)
                     defer { Task { await client.close() } }
                     var byKey: [String: DigestBucketReply.Row] = [:]
                     for bucket in buckets {

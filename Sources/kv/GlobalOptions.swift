@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import KVClient
 
 #if canImport(Glibc)
@@ -26,20 +27,17 @@ struct GlobalOptions: ParsableArguments {
     var timeout: Double = 10
 
     @Option(
+        help: ArgumentHelp(
+            "A file whose first line is the node's client token (its --client-token-file), sent as 'Authorization: Bearer TOKEN'. Default: $KV_TOKEN, the token itself.",
+            valueName: "path"))
+    var tokenFile: String?
+
+    @Option(
         name: .customLong("tls-ca-file"),
         help: ArgumentHelp(
             "PEM bundle of the CA(s) that signed the nodes' certificates, for https:// node URLs (default: $KV_TLS_CA_FILE, else the system's trust store).",
             valueName: "path"))
     var tlsCAFile: String?
-
-    /// `--node`, else `$KV_NODE`, else the default.
-    var nodeURL: String {
-        if let node = nodes.last { return node }
-        if let fromEnvironment = getenv("KV_NODE"), fromEnvironment.pointee != 0 {
-            return String(cString: fromEnvironment)
-        }
-        return Self.defaultNode
-    }
 
     /// `--tls-ca-file`, else `$KV_TLS_CA_FILE`, else nil (the system's trust store).
     var caFile: String? {
@@ -48,6 +46,50 @@ struct GlobalOptions: ParsableArguments {
             return String(cString: fromEnvironment)
         }
         return nil
+    }
+
+    /// How `https` nodes are verified: the CA file read now, or nil for the system's trust store.
+    /// A CA file that cannot be used is a one-line failure with exit status 2.
+    func clientTLS() throws -> ClientTLS? {
+        guard let caFile else { return nil }
+        do {
+            return try ClientTLS(caFile: caFile)
+        } catch {
+            throw Failure(message: error.description + (tlsCAFile == nil ? " (from $KV_TLS_CA_FILE)" : ""), status: ExitStatus.refused)
+        }
+    }
+
+    /// The client token: the first line of `--token-file`, else `$KV_TOKEN`, else none. Throws
+    /// `ValidationError` for a token file that cannot be read or is empty.
+    func clientToken() throws -> String? {
+        if let tokenFile {
+            guard let data = FileManager.default.contents(atPath: tokenFile) else {
+                throw ValidationError("cannot read --token-file \(tokenFile); does it exist and can this user read it?")
+            }
+            let firstLine = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first ?? ""
+            let token = firstLine.trimmingCharacters(in: .whitespaces)
+            guard !token.isEmpty else { throw ValidationError("--token-file \(tokenFile) is empty; put the token on its first line") }
+            return token
+        }
+        if let fromEnvironment = getenv("KV_TOKEN"), fromEnvironment.pointee != 0 {
+            return String(cString: fromEnvironment)
+        }
+        return nil
+    }
+
+    /// A client of `node` (default: `nodeURL`) that sends the client token, if any, and checks
+    /// an `https` node against the CA file.
+    func client(of node: String? = nil, timeout: Duration? = nil) throws -> KVClient {
+        try KVClient(node: node ?? nodeURL, timeout: timeout ?? requestTimeout, token: clientToken(), tls: clientTLS())
+    }
+
+    /// `--node`, else `$KV_NODE`, else the default.
+    var nodeURL: String {
+        if let node = nodes.last { return node }
+        if let fromEnvironment = getenv("KV_NODE"), fromEnvironment.pointee != 0 {
+            return String(cString: fromEnvironment)
+        }
+        return Self.defaultNode
     }
 
     func validate() throws {
@@ -61,24 +103,14 @@ struct GlobalOptions: ParsableArguments {
                 throw ValidationError(error.description)
             }
         }
-    }
-
-    var requestTimeout: Duration { .milliseconds(Int64(timeout * 1000)) }
-
-    /// How this command's clients are made: the timeout, and the CA file read once. A CA file
-    /// that cannot be used is a one-line failure with exit status 2.
-    func clientSettings() throws -> ClientSettings {
-        guard let caFile else { return ClientSettings(timeout: requestTimeout, tls: nil) }
-        do {
-            return ClientSettings(timeout: requestTimeout, tls: try ClientTLS(caFile: caFile))
-        } catch {
-            throw Failure(message: error.description + (tlsCAFile == nil ? " (from $KV_TLS_CA_FILE)" : ""), status: ExitStatus.refused)
-        }
+        _ = try clientToken()
     }
 
     /// Runs `body` with a client of the node, closed on every path.
+    var requestTimeout: Duration { .milliseconds(Int64(timeout * 1000)) }
+
     func withClient<T>(_ body: (KVClient) async throws -> T) async throws -> T {
-        let client = try clientSettings().client(nodeURL)
+        let client = try client()
         do {
             let result = try await body(client)
             await client.close()
@@ -87,17 +119,5 @@ struct GlobalOptions: ParsableArguments {
             await client.close()
             throw error
         }
-    }
-}
-
-/// What every client a command makes shares: the request timeout and how https nodes are verified.
-struct ClientSettings: Sendable {
-    var timeout: Duration
-    /// nil: `https` nodes are checked against the system's trust store.
-    var tls: ClientTLS?
-
-    /// A client of `node`, with these settings unless `timeout` is given.
-    func client(_ node: String, timeout: Duration? = nil) throws(KVClientError) -> KVClient {
-        try KVClient(node: node, timeout: timeout ?? self.timeout, tls: tls)
     }
 }

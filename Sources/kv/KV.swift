@@ -13,9 +13,10 @@ struct KV: AsyncParsableCommand {
         abstract: "Read and write keys on a Converge node.",
         discussion: """
             Talks to one node over its HTTP API. The node is --node URL, else $KV_NODE, else \
-            http://127.0.0.1:8000; --node may stand before or after the subcommand. An \
-            https:// node is checked against --tls-ca-file (or $KV_TLS_CA_FILE), else the \
-            system's trust store.
+            http://127.0.0.1:8000; --node may stand before or after the subcommand. A node run \
+            with --client-token-file wants its token: --token-file PATH, else $KV_TOKEN (the \
+            token itself). An https:// node is checked against --tls-ca-file (or \
+            $KV_TLS_CA_FILE), else the system's trust store.
 
             Exit status: 0 done, 1 key not found, 2 the node could not be reached or refused \
             the request, 64 bad usage.
@@ -43,7 +44,7 @@ struct KV: AsyncParsableCommand {
             }
             status = 0
         } catch let error as KVClientError {
-            Terminal.error(error.description)
+            Terminal.error(error.status == 401 ? Self.unauthorizedLine : error.description)
             status = error.kind == .invalidNodeURL ? ExitStatus.usage : ExitStatus.refused
         } catch let failure as Failure {
             Terminal.error(failure.message)
@@ -61,6 +62,10 @@ struct KV: AsyncParsableCommand {
         }
         Terminal.exit(status)
     }
+
+    /// What a 401 means to a user of `kv`, whatever the node's words.
+    static let unauthorizedLine =
+        "node refused the request: 401 unauthorized: missing or wrong client token; pass --token-file PATH or set KV_TOKEN"
 
     /// The parser's message for a usage error on one line, with where to find help.
     static func usageLine(for error: any Error) -> String {

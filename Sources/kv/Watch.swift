@@ -41,7 +41,7 @@ struct Watch: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let client = try global.clientSettings().client(global.nodeURL)
+        let client = try global.client()
         defer { Task { await client.close() } }
         var seen = 0
         do {
@@ -53,6 +53,7 @@ struct Watch: AsyncParsableCommand {
         } catch let error as KVClientError where error.kind == .fellBehind {
             var command = ["kv"]
             if !global.nodes.isEmpty { command += ["--node", Shell.quote(global.nodeURL)] }
+            if let tokenFile = global.tokenFile { command += ["--token-file", Shell.quote(tokenFile)] }
             command += ["watch"]
             if let prefix { command += ["--prefix", Shell.quote(prefix)] }
             command += ["--after", String(error.resumeAfter ?? 0)]

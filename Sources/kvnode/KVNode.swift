@@ -67,6 +67,9 @@ struct KVNodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("PEM bundle of the CA(s) that sign the cluster's certificates: https peers must present a certificate it signs; when this node serves TLS, a client certificate from another CA is refused and peer requests must come with one it signs. Without it, https peers are verified against the system's trust store.", valueName: "path"))
     var tlsCaFile: String?
 
+    @Option(help: ArgumentHelp("A file holding the secret clients must send as 'Authorization: Bearer TOKEN' (kv: --token-file or KV_TOKEN) on every route but GET /health. Without it, anyone who can reach the port reads and writes.", valueName: "path"))
+    var clientTokenFile: String?
+
     @Option(help: ArgumentHelp("Seconds a tombstone (a delete) is kept after every peer has acknowledged it, before it is purged. Restoring a backup older than this can bring back keys deleted since.", valueName: "seconds"))
     var tombstoneGrace: Double = 86_400
 
@@ -153,8 +156,12 @@ struct KVNodeCommand: AsyncParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.tombstoneGrace = .milliseconds(Int64(tombstoneGrace * 1000))
         configuration.antiEntropyInterval = .milliseconds(Int64(antiEntropyInterval * 1000))
+        configuration.holdInMigrationMarker = ProcessInfo.processInfo.environment["KVNODE_FAULT_HOLD_IN_MIGRATION"]
         if let clusterTokenFile {
-            configuration.clusterToken = try readToken(clusterTokenFile)
+            configuration.clusterToken = try readToken(clusterTokenFile, flag: "--cluster-token-file")
+        }
+        if let clientTokenFile {
+            configuration.clientToken = try readToken(clientTokenFile, flag: "--client-token-file")
         }
         do {
             if let tlsCert, let tlsKey {
@@ -173,6 +180,9 @@ struct KVNodeCommand: AsyncParsableCommand {
 
         if !configuration.peers.isEmpty && configuration.clusterToken == nil {
             logger.warning("no --cluster-token-file: any process that can reach port \(configuration.port) and names a peer id can replicate into this node; fine on loopback, not on a network")
+            if configuration.clientToken != nil {
+                logger.warning("--client-token-file without --cluster-token-file: a process that names a peer id can still read every row through the peer routes")
+            }
         }
         let node: ConvergeNode
         do {
@@ -184,22 +194,22 @@ struct KVNodeCommand: AsyncParsableCommand {
     }
 }
 
-/// Reads the cluster token: the file's first line, trimmed; an empty or unreadable file stops
-/// the node.
-func readToken(_ path: String) throws -> String {
+/// Reads a token (the cluster's or the clients'): the file's first line, trimmed. A file others
+/// may read, an empty or an unreadable one stops the node; `flag` names it in the message.
+func readToken(_ path: String, flag: String) throws -> String {
     // Like ssh with a private key: a secret others can read is no secret.
     if let attributes = try? FileManager.default.attributesOfItem(atPath: path),
         let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue, mode & 0o077 != 0
     {
-        throw StartupFailure(message: "--cluster-token-file \(path) can be read by others (mode \(String(mode & 0o777, radix: 8))); run chmod 600 \(path)")
+        throw StartupFailure(message: "\(flag) \(path) can be read by others (mode \(String(mode & 0o777, radix: 8))); run chmod 600 \(path)")
     }
     guard let data = FileManager.default.contents(atPath: path) else {
-        throw StartupFailure(message: "cannot read --cluster-token-file \(path); does it exist and can this user read it?")
+        throw StartupFailure(message: "cannot read \(flag) \(path); does it exist and can this user read it?")
     }
     let token = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map {
         $0.trimmingCharacters(in: .whitespaces)
     } ?? ""
-    guard !token.isEmpty else { throw StartupFailure(message: "--cluster-token-file \(path) is empty; put the shared secret on its first line") }
+    guard !token.isEmpty else { throw StartupFailure(message: "\(flag) \(path) is empty; put the secret on its first line") }
     return token
 }
 

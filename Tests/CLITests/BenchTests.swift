@@ -6,6 +6,17 @@ import TestSupport
 
 @Suite("kv bench")
 struct BenchTests {
+    @Test func durationsTakeSecondsOrAUnit() {
+        #expect(BenchTime(argument: "10")?.seconds == 10)
+        #expect(BenchTime(argument: "10s")?.seconds == 10)
+        #expect(BenchTime(argument: "2.5s")?.seconds == 2.5)
+        #expect(BenchTime(argument: "500ms")?.seconds == 0.5)
+        #expect(BenchTime(argument: "2m")?.seconds == 120)
+        for bad in ["", "s", "ten", "10 s", "10x", "nan", "infs"] {
+            #expect(BenchTime(argument: bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func percentilesOfAKnownSample() throws {
         let sample = (1...1000).map { Duration.milliseconds($0) }.shuffled()
         let percentiles = try #require(Percentiles(sample))
@@ -21,7 +32,7 @@ struct BenchTests {
     }
 
     @Test("bad arguments exit 64 with one line", arguments: [
-        ["bench", "put", "--clients", "0"], ["bench", "put", "--duration", "0"], ["bench", "fly"],
+        ["bench", "put", "--clients", "0"], ["bench", "put", "--duration", "0"], ["bench", "put", "--duration", "10x"], ["bench", "put", "--duration", "2h"], ["bench", "fly"],
         ["bench", "get", "--keys", "0"], ["bench", "mixed", "--read-percent", "101"], ["bench", "put", "--rate", "-5"],
         ["bench", "put", "--value-size", "2000000"], ["bench", "put", "--node", "https://127.0.0.1:1/kv"],
     ])
@@ -45,7 +56,7 @@ struct BenchTests {
             defer { b.kill() }
             let result = try await runCommand(
                 Products.executable("kv"),
-                ["bench", "put", "--node", a.url, "--node", b.url, "--clients", "4", "--duration", "1", "--keys", "50", "--json"])
+                ["bench", "put", "--node", a.url, "--node", b.url, "--clients", "4", "--duration", "1s", "--keys", "50", "--json"])
             #expect(result.status == 0, "\(result.stderr)")
             let report = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
             #expect((report["requests"] as? Int ?? 0) > 0)

@@ -2,8 +2,8 @@ import Foundation
 import Testing
 import TestSupport
 
-/// Runs the built `kv` with `arguments`. `KV_NODE` is cleared unless `environment` sets it, so a
-/// developer's own setting cannot change what a test talks to.
+/// Runs the built `kv` with `arguments`. `KV_NODE` and `KV_TOKEN` are cleared unless
+/// `environment` sets them, so a developer's own settings cannot change what a test talks to.
 func kv(
     _ arguments: String..., stdin: Data? = nil, environment: [String: String] = [:]
 ) async throws -> CommandResult {
@@ -15,7 +15,7 @@ func kv(
 ) async throws -> CommandResult {
     try await runCommand(
         Products.executable("kv"), arguments, stdin: stdin,
-        environment: ["KV_NODE": ""].merging(environment) { $1 }, timeout: timeout)
+        environment: ["KV_NODE": "", "KV_TOKEN": ""].merging(environment) { $1 }, timeout: timeout)
 }
 
 /// Runs `body` with a fresh single `kvnode` (id `A`, port 0, its own temp dir), killed on every

@@ -41,7 +41,9 @@ struct KVClientTests {
         await client.close()
     }
 
-    @Test("a node that never answers is .timedOut after the timeout, not before")
+    // Only the lower bound is asserted: an upper one would time the machine, not the client
+    // (it took 8 s once under a loaded 2-core box); the time limit catches a client that hangs.
+    @Test("a node that never answers is .timedOut after the timeout, not before", .timeLimit(.minutes(1)))
     func timeout() async throws {
         let listener = try LocalListener()
         defer { listener.close() }
@@ -51,9 +53,7 @@ struct KVClientTests {
             _ = try await client.put("k", value: [1])
         }
         let elapsed = ContinuousClock.now - started
-        // Not before the timeout; the upper bound only tells "timed out" from "waited for a reply
-        // that never comes": on a loaded 2-core box the timer alone has run 4 s late.
-        #expect(elapsed >= .milliseconds(300) && elapsed < .seconds(60))
+        #expect(elapsed >= .milliseconds(300))
         await client.close()
     }
 

@@ -58,4 +58,24 @@ struct CheckerTests {
         let anomalies = checkHistory(history, finalRows: [Self.row("x", "1", 8, "A")])
         #expect(anomalies.map(\.description) == ["x: stored x=31@8A but its write was acknowledged as \(Self.version(2, "A"))"])
     }
+
+    @Test func withPurgedTombstonesAcceptsAbsenceOnlyWhereADeleteMayHaveWon() {
+        let history = [
+            Self.put("deleted", "1", on: "A", .acknowledged(Self.version(1, "A"))),
+            AttemptedWrite(key: "deleted", value: nil, node: "B", outcome: .acknowledged(Self.version(2, "B"))),
+            Self.put("maybe", "2", on: "A", .acknowledged(Self.version(3, "A"))),
+            AttemptedWrite(key: "maybe", value: nil, node: "C", outcome: .indeterminate),
+            AttemptedWrite(key: "overwritten", value: nil, node: "A", outcome: .acknowledged(Self.version(4, "A"))),
+            Self.put("overwritten", "3", on: "B", .acknowledged(Self.version(5, "B"))),
+            Self.put("resurrected", "4", on: "A", .acknowledged(Self.version(6, "A"))),
+            AttemptedWrite(key: "resurrected", value: nil, node: "A", outcome: .acknowledged(Self.version(7, "A"))),
+        ]
+        let rows = [Self.row("resurrected", "4", 6, "A")]
+        let anomalies = checkHistory(history, finalRows: rows, tombstonesPurged: true).map(\.description)
+        #expect(anomalies.count == 2, "\(anomalies)")
+        #expect(anomalies.contains { $0.hasPrefix("overwritten: missing") })
+        #expect(anomalies.contains { $0.hasPrefix("resurrected: ended at") })
+        let strict = checkHistory(history, finalRows: rows).map(\.description)
+        #expect(strict.contains { $0.hasPrefix("deleted: missing") } && strict.contains { $0.hasPrefix("maybe: missing") })
+    }
 }

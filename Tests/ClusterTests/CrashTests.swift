@@ -128,11 +128,14 @@ extension FaultInjection {
 /// version or a greater one.
 func expectStored(
     _ acknowledged: [(write: AttemptedWrite, version: Version)], in rows: [StoredRow], node: String, seed: UInt64,
-    sourceLocation: SourceLocation = #_sourceLocation
+    purgedMayBeAbsent history: [AttemptedWrite]? = nil, sourceLocation: SourceLocation = #_sourceLocation
 ) {
     let stored = Dictionary(rows.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
     var lost: [String] = []
+    let deletesByKey = Dictionary(grouping: (history ?? []).filter { $0.value == nil }, by: \.key)
     for (write, version) in acknowledged {
+        // With tombstone purging on, a key whose history has a delete may be gone from the file.
+        if stored[write.key] == nil, deletesByKey[write.key] != nil { continue }
         guard let row = stored[write.key], let origin = try? NodeID(row.origin),
             Version(lamport: row.lamport, origin: origin) >= version
         else {

@@ -19,10 +19,19 @@ extension FaultInjection {
             try await runNemesis(name: "short", duration: .seconds(20), maxOperations: 20_000, keys: 40)
         }
 
+        /// The same with `--tombstone-grace 0.2`: tombstones are purged as soon as every peer has
+        /// acknowledged them, all through the faults (issue 4, "Deletes that stay deleted"). The
+        /// checker then accepts a key's absence only where a delete may have won, and a deleted
+        /// key that comes back is a lost write.
+        @Test func shortRunPurgingTombstones() async throws {
+            try await runNemesis(name: "short-purging", duration: .seconds(20), maxOperations: 20_000, keys: 40, tombstoneGrace: 0.2)
+        }
+
         @Test(.enabled(if: ProcessInfo.processInfo.environment["KV_NEMESIS_LONG"] == "1", "set KV_NEMESIS_LONG=1"))
         func longRun() async throws {
             let seconds = Int(ProcessInfo.processInfo.environment["KV_NEMESIS_SECONDS"] ?? "") ?? 600
-            try await runNemesis(name: "long", duration: .seconds(seconds), maxOperations: 1_000_000, keys: 200)
+            let grace = ProcessInfo.processInfo.environment["KV_NEMESIS_TOMBSTONE_GRACE"].flatMap(Double.init)
+            try await runNemesis(name: "long", duration: .seconds(seconds), maxOperations: 1_000_000, keys: 200, tombstoneGrace: grace)
         }
     }
 }
@@ -35,11 +44,15 @@ struct NemesisTally: CustomStringConvertible {
     var description: String { counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") }
 }
 
-private func runNemesis(name: String, duration: Duration, maxOperations: Int, keys: Int) async throws {
+private func runNemesis(
+    name: String, duration: Duration, maxOperations: Int, keys: Int, tombstoneGrace: Double? = nil
+) async throws {
     let seed = SeededRandom.seed()
-    print("nemesis \(name): seed \(seed) (replay with KV_SEED=\(seed)), \(duration), at most \(maxOperations) operations")
+    print("nemesis \(name): seed \(seed) (replay with KV_SEED=\(seed)), \(duration), at most \(maxOperations) operations, tombstone grace \(tombstoneGrace.map { "\($0) s" } ?? "default")")
     var random = SeededRandom(seed: seed)
-    try await withPartitionedCluster(seed: seed, extraArguments: ["--anti-entropy-interval", "1"]) { network in
+    let purging = tombstoneGrace != nil
+    let graceArguments = tombstoneGrace.map { ["--tombstone-grace", "\($0)"] } ?? []
+    try await withPartitionedCluster(seed: seed, extraArguments: ["--anti-entropy-interval", "1"] + graceArguments) { network in
         let cluster = network.cluster
         let workload = try Workload(
             cluster: cluster, seed: seed ^ 0x5EED, options: Workload.Options(keys: keys, freshKeyOneIn: 4, pause: .milliseconds(10)))
@@ -53,7 +66,9 @@ private func runNemesis(name: String, duration: Duration, maxOperations: Int, ke
                 if step.kind == "kill -9", let victim = step.detail.split(separator: " ").last.map(String.init) {
                     // The victim's file as the crash left it holds every write it ever acknowledged.
                     let rows = try await cluster.rows(victim)
-                    expectStored(workload.history.acknowledged(by: victim, before: .now), in: rows, node: victim, seed: seed)
+                    expectStored(
+                        workload.history.acknowledged(by: victim, before: .now), in: rows, node: victim, seed: seed,
+                        purgedMayBeAbsent: purging ? workload.history.all : nil)
                 }
                 tally.note(step.kind)
                 schedule.append(String(format: "%7.2fs ", (ContinuousClock.now - started).secondsValue) + step.detail)
@@ -65,7 +80,8 @@ private func runNemesis(name: String, duration: Duration, maxOperations: Int, ke
             try await cluster.start()
             await workload.stop()
             let healed = ContinuousClock.now
-            let rows = try await cluster.converge(checking: workload.history, seed: seed, timeout: .seconds(120))
+            let rows = try await cluster.converge(
+                checking: workload.history, seed: seed, timeout: .seconds(120), tombstonesPurged: purging)
             let convergence = ContinuousClock.now - healed
             let writes = workload.history.all
             let acknowledged = writes.count { $0.outcome != .indeterminate }
@@ -74,7 +90,7 @@ private func runNemesis(name: String, duration: Duration, maxOperations: Int, ke
                 figures: nemesis \(name), seed \(seed): \(String(format: "%.1f", (healed - started).secondsValue)) s of faults, \
                 \(writes.count) operations (\(acknowledged) acknowledged, \(writes.count - acknowledged) indeterminate), \
                 \(tally.total) faults (\(tally)), proxies reset \(proxies.refused + proxies.reset + proxies.lostChunks) connections; \
-                converged \(rows.count) keys in \(String(format: "%.1f", convergence.secondsValue)) s after healing
+                \(purging ? "\(Set(writes.map(\.key)).count - rows.count) keys purged after their delete, " : "")converged \(rows.count) keys in \(String(format: "%.1f", convergence.secondsValue)) s after healing
                 """)
         } catch {
             await workload.stop()

@@ -169,7 +169,13 @@ struct Anomaly: CustomStringConvertible {
 /// 3. no version was given twice: acknowledged writes have distinct versions (a node whose clock
 ///    went back after a crash would reuse one);
 /// 4. no key appears that no client wrote.
-func checkHistory(_ history: [AttemptedWrite], finalRows: [StoredRow]) -> [Anomaly] {
+///
+/// With `tombstonesPurged` (nodes run with a tiny `--tombstone-grace`), a key may also be absent
+/// when its last write was a delete: absence is then accepted if the greatest acknowledged write
+/// of the key is a delete, or a delete of the key went unanswered (it may have won); absence
+/// after an acknowledged put that no delete could have overtaken is still a lost write, and a
+/// purged key that comes back below an acknowledged delete is caught by rule 1.
+func checkHistory(_ history: [AttemptedWrite], finalRows: [StoredRow], tombstonesPurged: Bool = false) -> [Anomaly] {
     var anomalies: [Anomaly] = []
     let rows = Dictionary(finalRows.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
     let byKey = Dictionary(grouping: history, by: \.key)
@@ -188,6 +194,7 @@ func checkHistory(_ history: [AttemptedWrite], finalRows: [StoredRow]) -> [Anoma
             if case .acknowledged(let version) = write.outcome { version } else { nil }
         }
         guard let row = rows[key] else {
+            if tombstonesPurged, mayHaveEndedDeleted(writes) { continue }
             if let greatest = acknowledged.max() {
                 anomalies.append(Anomaly(key: key, what: "missing, though \(greatest) was acknowledged"))
             }
@@ -218,6 +225,16 @@ func checkHistory(_ history: [AttemptedWrite], finalRows: [StoredRow]) -> [Anoma
     return anomalies.sorted { $0.key < $1.key }
 }
 
+/// Whether the last write of a key may have been a delete: its greatest acknowledged write is a
+/// delete, or a delete of it went unanswered (and may hold a greater version than any answer).
+func mayHaveEndedDeleted(_ writes: [AttemptedWrite]) -> Bool {
+    if writes.contains(where: { $0.value == nil && $0.outcome == .indeterminate }) { return true }
+    let greatest = writes.compactMap { write -> (Version, AttemptedWrite)? in
+        if case .acknowledged(let version) = write.outcome { (version, write) } else { nil }
+    }.max { $0.0 < $1.0 }
+    return greatest.map { $0.1.value == nil } ?? true
+}
+
 /// Upper-case hex, as sqlite3's `hex()` shows a value in `LocalCluster.rows`.
 func hex(_ bytes: [UInt8]) -> String {
     bytes.map { String(format: "%02X", $0) }.joined()
@@ -228,7 +245,7 @@ extension LocalCluster {
     /// an issue per anomaly (the seed is in every message). Returns the rows.
     @discardableResult
     func converge(
-        checking history: History, seed: UInt64, timeout: Duration = .seconds(60),
+        checking history: History, seed: UInt64, timeout: Duration = .seconds(60), tombstonesPurged: Bool = false,
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> [StoredRow] {
         let rows = try await waitForConvergence(timeout: timeout)
@@ -238,7 +255,7 @@ extension LocalCluster {
         }
         let writes = history.all
         #expect(writes.contains { if case .acknowledged = $0.outcome { true } else { false } }, "seed \(seed): some writes were acknowledged", sourceLocation: sourceLocation)
-        let anomalies = checkHistory(writes, finalRows: rows)
+        let anomalies = checkHistory(writes, finalRows: rows, tombstonesPurged: tombstonesPurged)
         for anomaly in anomalies.prefix(20) {
             Issue.record("seed \(seed): \(anomaly)", sourceLocation: sourceLocation)
         }

@@ -10,20 +10,33 @@ public final class NodeProcess: @unchecked Sendable {
     // @unchecked: `process` is only touched by the test that owns this object, one call at a time.
     public let arguments: [String]
     public let logFile: URL
+    /// Variables added to the test process's environment for the node (fault-injection hooks).
+    public var environment: [String: String]
     public private(set) var url: String = ""
     private var process: Process?
 
-    private init(arguments: [String], logFile: URL) {
+    private init(arguments: [String], logFile: URL, environment: [String: String]) {
         self.arguments = arguments
         self.logFile = logFile
+        self.environment = environment
     }
 
     /// Starts `kvnode ARGUMENTS`, logging to `logFile`, and waits until it listens.
     public static func start(
-        _ arguments: [String], logFile: URL, timeout: Duration = .seconds(30)
+        _ arguments: [String], logFile: URL, environment: [String: String] = [:], timeout: Duration = .seconds(30)
     ) async throws -> NodeProcess {
-        let node = NodeProcess(arguments: arguments, logFile: logFile)
+        let node = NodeProcess(arguments: arguments, logFile: logFile, environment: environment)
         try await node.launch(timeout: timeout)
+        return node
+    }
+
+    /// Starts `kvnode ARGUMENTS` without waiting for anything: for tests that kill it during
+    /// start-up. `restart()` later waits as `start` does.
+    public static func spawn(
+        _ arguments: [String], logFile: URL, environment: [String: String] = [:]
+    ) throws -> NodeProcess {
+        let node = NodeProcess(arguments: arguments, logFile: logFile, environment: environment)
+        _ = try node.run()
         return node
     }
 
@@ -56,7 +69,8 @@ public final class NodeProcess: @unchecked Sendable {
         (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
     }
 
-    private func launch(timeout: Duration) async throws {
+    /// Starts the process; returns the log offset its output begins at.
+    private func run() throws -> UInt64 {
         if !FileManager.default.fileExists(atPath: logFile.path) {
             _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         }
@@ -69,9 +83,18 @@ public final class NodeProcess: @unchecked Sendable {
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         try process.run()
         try handle.close()
         self.process = process
+        return startOffset
+    }
+
+    private func launch(timeout: Duration) async throws {
+        let startOffset = try run()
+        guard let process else { return }
 
         var found: String?
         var exited = false
