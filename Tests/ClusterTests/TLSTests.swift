@@ -42,8 +42,11 @@ struct TLSTests {
     private func startNodes(
         _ names: [String], files: Files, peers extraPeers: [String: String] = [:], flags: (String) -> [String]
     ) async throws -> (nodes: [String: NodeProcess], urls: [String: String]) {
+        // Below the ephemeral range, so the many outgoing connections of the tests running
+        // beside this one cannot take a port between this choice and the node's bind.
+        let base = try unusedLocalPortRange(count: names.count)
         var urls: [String: String] = [:]
-        for name in names { urls[name] = "https://127.0.0.1:\(try unusedLocalPort())" }
+        for (offset, name) in names.enumerated() { urls[name] = "https://127.0.0.1:\(base + offset)" }
         let peerURLs = urls.merging(extraPeers) { $1 }
         var nodes: [String: NodeProcess] = [:]
         do {
@@ -206,7 +209,7 @@ struct TLSTests {
     func anIntruderWithoutACertificateOfTheClusterCAGetsNothingInOrOut(_ kind: String) async throws {
         try await withTemporaryDirectory { directory in
             let files = try await Files.make(in: directory)
-            let intruderURL = "https://127.0.0.1:\(try unusedLocalPort())"
+            let intruderURL = "https://127.0.0.1:\(try unusedLocalPortRange(count: 1))"
             let (nodes, urls) = try await startNodes(["A", "B"], files: files, peers: ["C": intruderURL]) { _ in files.clusterFlags }
             defer { for node in nodes.values { node.kill() } }
             let tls = try ClientTLS(caFile: files.ca.certificate)
