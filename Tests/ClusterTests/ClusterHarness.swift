@@ -22,8 +22,11 @@ final class LocalCluster: @unchecked Sendable {
         self.directory = directory
         self.names = names
         self.extraArguments = extraArguments
-        for name in names {
-            urls[name] = "http://127.0.0.1:\(try unusedLocalPort())"
+        // Below the ephemeral range, so the outgoing connections of the tests running beside this
+        // one cannot take a node's port between this choice and its bind (or its restart).
+        let base = try unusedLocalPortRange(count: names.count)
+        for (offset, name) in names.enumerated() {
+            urls[name] = "http://127.0.0.1:\(base + offset)"
         }
     }
 
