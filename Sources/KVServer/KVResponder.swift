@@ -106,7 +106,10 @@ struct KVResponder: HTTPResponder {
             return try json(await peers.hello(from: sender, body: Array(buffer: body)))
         case .push:
             let body = try await request.collectBody(upTo: Self.maxBatchBytes)
-            return try json(await peers.push(from: sender, epoch: request.headers[.kvEpoch], body: Array(buffer: body)))
+            return try json(
+                await peers.push(
+                    from: sender, epoch: request.headers[.kvEpoch], clock: request.headers[.kvClock],
+                    covered: request.headers[.kvCovered], body: Array(buffer: body)))
         case .bucket:
             let query = try QueryParameters(request.uri.query)
             let body = try await peers.bucket(for: sender, bucket: query["bucket"])
@@ -115,12 +118,12 @@ struct KVResponder: HTTPResponder {
                 body: .init(byteBuffer: ByteBuffer(bytes: body)))
         default:
             let query = try QueryParameters(request.uri.query)
-            let feed = try await peers.feed(for: sender, after: query["after"], limit: query["limit"])
+            let feed = try await peers.feed(for: sender, after: query["after"], limit: query["limit"], covered: query["covered"])
             return Response(
                 status: .ok,
                 headers: [
                     .contentType: PeerProtocol.batchContentType, .kvEpoch: feed.epoch,
-                    .kvLastSeq: String(feed.lastSeq),
+                    .kvLastSeq: String(feed.lastSeq), .kvClock: String(feed.clock), .kvCovered: feed.coverage,
                 ],
                 body: .init(byteBuffer: ByteBuffer(bytes: feed.body)))
         }
@@ -313,4 +316,6 @@ extension HTTPField.Name {
     static let kvNode = HTTPField.Name(PeerProtocol.nodeHeader)!
     static let kvEpoch = HTTPField.Name(PeerProtocol.epochHeader)!
     static let kvLastSeq = HTTPField.Name(PeerProtocol.lastSeqHeader)!
+    static let kvClock = HTTPField.Name(PeerProtocol.clockHeader)!
+    static let kvCovered = HTTPField.Name(PeerProtocol.coveredHeader)!
 }

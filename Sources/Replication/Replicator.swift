@@ -15,6 +15,7 @@ public final class Replicator: Sendable {
     private let logger: Logger
     private let links: [PeerLink]
     private let catchingUpFlag = Atomic<Bool>(true)
+    private let catchUpFlowing = Atomic<Bool>(false)
     private let catchUpState = Mutex(CatchUpState())
 
     private struct CatchUpState {
@@ -35,6 +36,12 @@ public final class Replicator: Sendable {
 
     /// True until the first pull from every peer has finished or failed.
     public var catchingUp: Bool { catchingUpFlag.load(ordering: .relaxed) }
+
+    /// True while the start-up catch-up is pulling a feed that answered: pushes to this node
+    /// are then deferred (`PeerEndpoint.push`), since the pulls bring the same rows.
+    public var deferringPushes: Bool {
+        catchingUpFlag.load(ordering: .relaxed) && catchUpFlowing.load(ordering: .relaxed)
+    }
 
     /// Runs until cancelled.
     public func run() async {
@@ -69,14 +76,21 @@ public final class Replicator: Sendable {
         }
     }
 
+    /// Pulls every peer's feed, one peer at a time, the one with the most to offer first (by
+    /// the last seq its hello gave). One at a time, because the rows most peers hold are the
+    /// same: after the first feed is applied this node holds that peer's writes, says so in
+    /// its next requests (`covered`), and the next peers leave them out instead of sending
+    /// them again.
     private func catchUp() async {
         catchUpState.withLock { $0 = CatchUpState() }
-        await withTaskGroup(of: Void.self) { group in
-            for link in links {
-                group.addTask { await self.pull(from: link, reason: "caught up", tracksCatchUp: true) }
-            }
+        var ordered: [(link: PeerLink, offer: Int64)] = []
+        for link in links { ordered.append((link, await link.peerLastSeq)) }
+        ordered.sort { $0.offer > $1.offer }
+        for (link, _) in ordered where !Task.isCancelled {
+            await pull(from: link, reason: "caught up", tracksCatchUp: true)
         }
         catchingUpFlag.store(false, ordering: .relaxed)
+        catchUpFlowing.store(false, ordering: .relaxed)
         if !links.isEmpty { logger.info("catch-up finished") }
     }
 
@@ -164,7 +178,9 @@ public final class Replicator: Sendable {
         let peer = link.peer.id
         let lastReport = Mutex(started)
         do {
-            let rows = try await link.pullAll { [logger] total, toGo in
+            let rows = try await link.pullAll(flowing: {
+                if tracksCatchUp { self.catchUpFlowing.store(true, ordering: .relaxed) }
+            }) { [logger] total, toGo in
                 if tracksCatchUp { self.catchUpState.withLock { $0.perPeer[peer] = (total, toGo) } }
                 let now = ContinuousClock.now
                 let due = lastReport.withLock { last in
@@ -192,11 +208,15 @@ public final class Replicator: Sendable {
         var wakeUps = commits.makeAsyncIterator()
         while !Task.isCancelled {
             do {
-                let sent = try await link.pushOnce()
-                if sent == 0 {
+                switch try await link.pushOnce() {
+                case .pushed:
+                    continue
+                case .upToDate:
                     // Everything acknowledged: sleep until the next commit. A commit that lands
                     // between the feed read and this wait is buffered in the stream.
                     guard await wakeUps.next() != nil else { return }
+                case .deferred:
+                    try await Task.sleep(for: configuration.deferredPushPause)
                 }
             } catch is CancellationError {
                 return
