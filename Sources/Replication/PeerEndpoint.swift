@@ -72,14 +72,15 @@ public struct PeerEndpoint: Sendable {
 
     /// Applies a pushed batch with the sender's mark. `clock` and `covered` are the `KV-Clock`
     /// and `KV-Covered` headers: set by a sender whose batch reached the end of its feed, they
-    /// record what this node now holds of the sender's writes and of what the sender held. While this node's start-up catch-up pulls a feed that answered
-    /// (it pulls every peer in turn), a push is answered `deferred` without being applied, so
-    /// no row arrives twice, pulled and pushed; the sender tries again a little later.
+    /// record what this node now holds of the sender's writes and of what the sender held.
+    /// While this node's start-up catch-up runs and will pull the sender's feed
+    /// (`Replicator.defersPushes`), a push is answered `deferred` without being applied, so no
+    /// row arrives twice, pulled and pushed; the sender tries again a little later.
     public func push(
         from sender: NodeID, epoch: String?, clock: String? = nil, covered: String? = nil, body: [UInt8]
     ) async throws -> PushReply {
         try await requireGreeted(sender, epoch: epoch)
-        if replicator.deferringPushes {
+        if replicator.defersPushes(from: sender) {
             let mark = try await store.peer(sender)?.pulledSeq ?? 0
             return PushReply(pulledSeq: mark, applied: 0, deferred: true)
         }

@@ -159,17 +159,13 @@ actor PeerLink {
     /// Pulls the peer's feed past our mark until it is exhausted, each batch applied with the
     /// mark in one transaction; fetches the next batch while the current one is applied. Asks
     /// the peer to leave out what this node holds (`covered`); the batch that reaches the end
-    /// of the peer's feed records what this node now holds of the peer's writes. `flowing` is
-    /// called once, when the first batch has arrived. Returns the rows received.
-    func pullAll(
-        flowing: @Sendable () -> Void = {},
-        progress: @Sendable (_ rowsDone: Int, _ seqsToGo: Int64) -> Void = { _, _ in }
-    ) async throws -> Int {
+    /// of the peer's feed records what this node now holds of the peer's writes. Returns the
+    /// rows received.
+    func pullAll(progress: @Sendable (_ rowsDone: Int, _ seqsToGo: Int64) -> Void = { _, _ in }) async throws -> Int {
         if !greeted { try await hello() }
         var mark = try await store.peer(peer.id)?.pulledSeq ?? 0
         var total = 0
         var page = try await fetch(after: mark)
-        flowing()
         while true {
             let nextAfter = page.batch.to
             let more = page.batch.to < page.lastSeq

@@ -15,7 +15,8 @@ public final class Replicator: Sendable {
     private let logger: Logger
     private let links: [PeerLink]
     private let catchingUpFlag = Atomic<Bool>(true)
-    private let catchUpFlowing = Atomic<Bool>(false)
+    /// The peers greeted at start-up: the catch-up will pull their feeds.
+    private let greetedAtStart = Mutex<Set<NodeID>>([])
     private let catchUpState = Mutex(CatchUpState())
 
     private struct CatchUpState {
@@ -37,10 +38,12 @@ public final class Replicator: Sendable {
     /// True until the first pull from every peer has finished or failed.
     public var catchingUp: Bool { catchingUpFlag.load(ordering: .relaxed) }
 
-    /// True while the start-up catch-up is pulling a feed that answered: pushes to this node
-    /// are then deferred (`PeerEndpoint.push`), since the pulls bring the same rows.
-    public var deferringPushes: Bool {
-        catchingUpFlag.load(ordering: .relaxed) && catchUpFlowing.load(ordering: .relaxed)
+    /// Whether a push from `peer` is to be deferred (`PeerEndpoint.push`): while the start-up
+    /// catch-up runs, for a peer it greeted, since it pulls that peer's feed anyway and the
+    /// peers after the first leave out what this node then holds. A peer it could not greet
+    /// is not pulled, so its pushes are taken.
+    public func defersPushes(from peer: NodeID) -> Bool {
+        catchingUpFlag.load(ordering: .relaxed) && greetedAtStart.withLock { $0.contains(peer) }
     }
 
     /// Runs until cancelled.
@@ -68,6 +71,7 @@ public final class Replicator: Sendable {
                 group.addTask {
                     do {
                         try await link.greet()
+                        self.greetedAtStart.withLock { _ = $0.insert(link.peer.id) }
                     } catch {
                         _ = await link.recordFailure(error)
                     }
@@ -90,7 +94,6 @@ public final class Replicator: Sendable {
             await pull(from: link, reason: "caught up", tracksCatchUp: true)
         }
         catchingUpFlag.store(false, ordering: .relaxed)
-        catchUpFlowing.store(false, ordering: .relaxed)
         if !links.isEmpty { logger.info("catch-up finished") }
     }
 
@@ -178,9 +181,7 @@ public final class Replicator: Sendable {
         let peer = link.peer.id
         let lastReport = Mutex(started)
         do {
-            let rows = try await link.pullAll(flowing: {
-                if tracksCatchUp { self.catchUpFlowing.store(true, ordering: .relaxed) }
-            }) { [logger] total, toGo in
+            let rows = try await link.pullAll { [logger] total, toGo in
                 if tracksCatchUp { self.catchUpState.withLock { $0.perPeer[peer] = (total, toGo) } }
                 let now = ContinuousClock.now
                 let due = lastReport.withLock { last in
