@@ -104,6 +104,10 @@ public final class Replicator: Sendable {
             } catch {
                 return
             }
+            // The start-up catch-up is pulling every feed already: a second pull beside it would
+            // bring the same rows twice, and a digest of a half-filled file differs from every
+            // peer's in every bucket, which would fetch whole buckets again.
+            guard !catchingUp else { continue }
             for link in links where !Task.isCancelled {
                 await pull(from: link, reason: "anti-entropy repaired")
             }
