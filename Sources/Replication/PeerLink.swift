@@ -25,6 +25,9 @@ actor PeerLink {
     private(set) var peerLastSeq: Int64 = 0
     /// What the peer said, in its last push reply, it holds of each node's writes.
     private var peerCoverage: [FeedExclusion] = []
+    /// Whether the peer deferred the last push: the next attempt is an empty batch, so a peer
+    /// busy catching up is not sent a full batch to ignore every 200 ms.
+    private var lastPushDeferred = false
     private var lastPersistedPush = ContinuousClock.now
     private(set) var health = LinkHealth()
 
@@ -114,9 +117,10 @@ actor PeerLink {
             recordSuccess()
             return .upToDate
         }
-        let batch = FeedBatch(from: pushedSeq, to: page.to, rows: page.rows)
+        let probe = lastPushDeferred
+        let batch = probe ? FeedBatch(from: pushedSeq, to: pushedSeq, rows: []) : FeedBatch(from: pushedSeq, to: page.to, rows: page.rows)
         var fields = headers(epoch: page.epoch) + [("Content-Type", PeerProtocol.batchContentType)]
-        if page.to == page.lastSeq {
+        if !probe, page.to == page.lastSeq {
             fields.append((PeerProtocol.clockHeader, String(page.clock)))
             if !page.coverage.isEmpty { fields.append((PeerProtocol.coveredHeader, PeerProtocol.coverageText(page.coverage))) }
         }
@@ -126,12 +130,14 @@ actor PeerLink {
             let answer = try JSONDecoder().decode(PushReply.self, from: Data(reply.body))
             pushedSeq = answer.pulledSeq
             recordSuccess()
-            if answer.deferred == true { return .deferred }
+            lastPushDeferred = answer.deferred == true
+            if lastPushDeferred { return .deferred }
             peerCoverage = (answer.covered ?? [:]).compactMap { id, lamport in
                 (try? NodeID(id)).map { FeedExclusion(origin: $0, throughLamport: lamport) }
             }
-            health.rowsSent += page.rows.count
             try await persistPushedSeqNowAndThen()
+            if probe { return .pushed(rows: 0) }
+            health.rowsSent += page.rows.count
             return .pushed(rows: page.rows.count)
         case 409:
             // The peer's mark moved behind ours (its file changed) or it does not know our epoch:
