@@ -13,7 +13,8 @@
 #      the issue ("catch-up after a restart", from a cluster in steady state).
 # Each is timed from the node's start to its log line "catch-up finished", then its key count
 # is checked once. Prints rows/s, the peak RSS (VmHWM) of the node that caught up, the rows its
-# peers sent it, and, unless ANCHOR=0, the raw SQLite insert rate in 10,000-row transactions
+# peers sent it, the CPU seconds each node used meanwhile (a figure the load of a shared box
+# does not bend), and, unless ANCHOR=0, the raw SQLite insert rate in 10,000-row transactions
 # measured right after (../shared/bench/peers.sh) and the ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +58,9 @@ received() { # rows the node's peers sent it (pushes and pulls), from its /statu
   "$kv" --node "$(url "$1")" status --json | grep -o '"rows_received":[0-9]*' | awk -F: '{ s += $2 } END { print s + 0 }'
 }
 peak() { awk '/VmHWM/ {print int($2 / 1024)}' "/proc/${pids[$1]}/status"; }
+cpu() { # CPU seconds (user + system) the node has used so far
+  awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/${pids[$1]}/stat"
+}
 
 start 0 1 2
 healthy 0
@@ -70,18 +74,20 @@ start 0 1 2
 healthy 0
 echo "# date: $(date -u '+%Y-%m-%d %H:%M:%S') UTC; nproc $(nproc); load: $(cut -d' ' -f1-3 /proc/loadavg); rows: $ROWS; binaries: $BIN" >&2
 
+cpu_a=$(cpu 0)
 begin=$(date +%s.%N)
 start 1 0 2
 seconds=$(caught_up 1 "$begin")
 [ "$(keys 1)" = "$ROWS" ] || { echo "catchup.sh: B holds $(keys 1) keys, not $ROWS" >&2; exit 1; }
-echo "catchup_one_source: $(awk -v s="$seconds" -v r="$ROWS" 'BEGIN { printf "%d", r / s }') rows/s ($ROWS rows of 100 bytes from A to an empty B in $seconds s from B's start; B's peak RSS $(peak 1) MiB, rows received $(received 1))"
+echo "catchup_one_source: $(awk -v s="$seconds" -v r="$ROWS" 'BEGIN { printf "%d", r / s }') rows/s ($ROWS rows of 100 bytes from A to an empty B in $seconds s from B's start; B's peak RSS $(peak 1) MiB, rows received $(received 1); CPU used: B $(cpu 1) s, A $(awk -v a="$(cpu 0)" -v b="$cpu_a" 'BEGIN { printf "%.2f", a - b }') s)"
 
+cpu_a=$(cpu 0) cpu_b=$(cpu 1)
 begin=$(date +%s.%N)
 start 2 0 1
 seconds=$(caught_up 2 "$begin")
 [ "$(keys 2)" = "$ROWS" ] || { echo "catchup.sh: C holds $(keys 2) keys, not $ROWS" >&2; exit 1; }
 rate=$(awk -v s="$seconds" -v r="$ROWS" 'BEGIN { printf "%d", r / s }')
-echo "catchup_rows_per_s: $rate rows/s ($ROWS rows of 100 bytes to an empty C from A and B, which both hold them, in $seconds s from C's start; C's peak RSS $(peak 2) MiB, rows received $(received 2))"
+echo "catchup_rows_per_s: $rate rows/s ($ROWS rows of 100 bytes to an empty C from A and B, which both hold them, in $seconds s from C's start; C's peak RSS $(peak 2) MiB, rows received $(received 2); CPU used: C $(cpu 2) s, A $(awk -v a="$(cpu 0)" -v b="$cpu_a" 'BEGIN { printf "%.2f", a - b }') s, B $(awk -v a="$(cpu 1)" -v b="$cpu_b" 'BEGIN { printf "%.2f", a - b }') s)"
 grep -h "caught up\|catch-up finished" "$tmp/B.log" | sed 's/^/# B: /' >&2
 grep -h "caught up\|catch-up finished" "$tmp/C.log" | sed 's/^/# C: /' >&2
 for p in "${pids[@]}"; do { kill -9 "$p"; wait "$p"; } 2>/dev/null || true; done
