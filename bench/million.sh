@@ -8,7 +8,8 @@
 # Makes a node's file quickly: kvnode creates it, then sqlite3 writes ROWS rows in the node's
 # schema (keys bench/0 … bench/ROWS-1, the keys `kv bench` uses, as if the node had accepted
 # them). Then, three times: start kvnode and time until GET /health answers 200 (polled every
-# 10 ms), with its resident memory then; times one `kv status`; stops it (SIGTERM). Last, one
+# 10 ms), with its resident memory then; times one `kv status` (and, the third time, one
+# GET /digest, which reads every row); stops it (SIGTERM). Last, one
 # start under `kv bench mixed` (16 clients, 10 s, half reads, half writes over the million keys)
 # and the node's peak RSS (VmHWM) after it.
 set -euo pipefail
@@ -60,6 +61,11 @@ for run in 1 2 3; do
   status=$(awk -v b="$begin" -v e="$(date +%s.%N)" 'BEGIN { printf "%.3f", e - b }')
   [ "$keys" = "$ROWS" ] || { echo "million.sh: the node reports $keys keys, not $ROWS" >&2; exit 1; }
   echo "startup_to_healthy: $seconds s (run $run; $ROWS keys; RSS when healthy $resident MiB; then kv status took $status s and reported $keys keys)"
+  if [ "$run" = 3 ]; then
+    begin=$(date +%s.%N)
+    curl -fs -o /dev/null "$url/digest"
+    echo "digest: $(awk -v b="$begin" -v e="$(date +%s.%N)" 'BEGIN { printf "%.3f", e - b }') s for GET /digest over $ROWS keys (what every anti-entropy round computes on each node, and serves to each peer); RSS after it $(rss VmRSS) MiB"
+  fi
   stop
 done
 
