@@ -58,7 +58,9 @@ echo "# date: $(date -u '+%Y-%m-%d %H:%M:%S') UTC; nproc $(nproc); load: $(cut -
 
 mkdir "$tmp/one"
 start "$tmp/one" 0
-single=$("$kv" --node "$(url 0)" bench put --clients "$CLIENTS" --duration "$DUR" --keys 1000000 --value-size 100 | tee /dev/stderr | put_rate)
+out=$("$kv" --node "$(url 0)" bench put --clients "$CLIENTS" --duration "$DUR" --keys 1000000 --value-size 100)
+echo "$out" | sed 's/^/# single: /' >&2
+single=$(echo "$out" | put_rate)
 stop_all
 echo "single_node_put: $single req/s (kv bench put, one node without peers)"
 
@@ -66,7 +68,9 @@ mkdir "$tmp/three"
 start "$tmp/three" 0 1 2
 start "$tmp/three" 1 0 2
 start "$tmp/three" 2 0 1
-cluster=$("$kv" --node "$(url 0)" bench put --clients "$CLIENTS" --duration "$DUR" --keys 1000000 --value-size 100 | tee /dev/stderr | put_rate)
+out=$("$kv" --node "$(url 0)" bench put --clients "$CLIENTS" --duration "$DUR" --keys 1000000 --value-size 100)
+echo "$out" | sed 's/^/# cluster: /' >&2
+cluster=$(echo "$out" | put_rate)
 settled
 sent=$(sum_status rows_sent)
 total=$(writes)
