@@ -68,13 +68,19 @@ actor PeerLink {
             if let previous = try await store.notePeerEpoch(peer.id, epoch: reply.epoch) {
                 logger.notice("peer \(peer.id) has a new database (epoch \(previous.prefix(8))… → \(reply.epoch.prefix(8))…); exchanging the full feeds again")
             }
-            if reply.pulledSeq > state.lastSeq {
+            // Compared with the last seq read *after* the reply: writes committed while the hello
+            // was in flight may already have reached the peer (by its pulls), and the last seq
+            // only grows, so only a file that really ends below the peer's mark is taken for a
+            // restored copy.
+            let now = try await store.feedPosition()
+            if now.epoch == state.epoch, reply.pulledSeq > now.lastSeq {
                 // Renewed here or by another link already: either way, greet again with the new epoch.
                 _ = try await epochGuard.renewIfStill(
                     state.epoch, store: store, logger: logger,
-                    reason: "peer \(peer.id) has consumed this node's feed up to seq \(reply.pulledSeq) but this file ends at \(state.lastSeq): it was restored from an older copy")
+                    reason: "peer \(peer.id) has consumed this node's feed up to seq \(reply.pulledSeq) but this file ends at \(now.lastSeq): it was restored from an older copy")
                 continue
             }
+            guard now.epoch == state.epoch else { continue }  // another link renewed meanwhile: greet with the new one
             pushedSeq = reply.pulledSeq
             peerLastSeq = reply.seq
             try await store.setPushedSeq(peer.id, pushedSeq)
@@ -100,6 +106,9 @@ actor PeerLink {
         case pushed(rows: Int)
         /// The peer is catching up by pulling and did not look at the batch: try later.
         case deferred
+        /// The peer asked for a new hello (409): greet again soon, without waiting for a commit,
+        /// so its mark of our feed is known again (the tombstone purge waits on it).
+        case resynchronise
     }
 
     /// Sends the next batch of our feed past the peer's mark, leaving out rows the peer has
@@ -144,7 +153,7 @@ actor PeerLink {
             // greet again, which rewinds to its mark.
             greeted = false
             logger.info("peer \(peer.id) asked to resynchronise: \(Self.detail(of: reply))")
-            return .upToDate
+            return .resynchronise
         default:
             throw ReplicationError.refused(peer: peer.id.rawValue, status: reply.status, detail: Self.detail(of: reply))
         }

@@ -222,6 +222,8 @@ public final class Replicator: Sendable {
                     guard await wakeUps.next() != nil else { return }
                 case .deferred:
                     try await Task.sleep(for: configuration.deferredPushPause)
+                case .resynchronise:
+                    try await Task.sleep(for: configuration.backoff.base)
                 }
             } catch is CancellationError {
                 return
