@@ -209,6 +209,8 @@ struct KVResponder: Sendable {
             return try json(
                 await peers.push(
                     from: sender, epoch: request.headers.first(name: PeerProtocol.epochHeader),
+                    clock: request.headers.first(name: PeerProtocol.clockHeader),
+                    covered: request.headers.first(name: PeerProtocol.coveredHeader),
                     body: Array(buffer: request.body)))
         case .bucket:
             let query = try QueryParameters(request.query)
@@ -216,10 +218,12 @@ struct KVResponder: Sendable {
             return ServerResponse(contentType: PeerProtocol.batchContentType, bytes: ByteBuffer(bytes: body))
         default:
             let query = try QueryParameters(request.query)
-            let feed = try await peers.feed(for: sender, after: query["after"], limit: query["limit"])
+            let feed = try await peers.feed(for: sender, after: query["after"], limit: query["limit"], covered: query["covered"])
             var response = ServerResponse(contentType: PeerProtocol.batchContentType, bytes: ByteBuffer(bytes: feed.body))
             response.headers.add(name: PeerProtocol.epochHeader, value: feed.epoch)
             response.headers.add(name: PeerProtocol.lastSeqHeader, value: String(feed.lastSeq))
+            response.headers.add(name: PeerProtocol.clockHeader, value: String(feed.clock))
+            response.headers.add(name: PeerProtocol.coveredHeader, value: feed.coverage)
             return response
         }
     }

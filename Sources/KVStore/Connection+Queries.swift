@@ -57,19 +57,47 @@ extension Connection {
         ) { try Self.storedRecord($0) }
     }
 
-    /// The node row and the count of live keys, in one snapshot.
+    /// The feed with rows left out: rows with `after < seq <= through` in `seq` order, except
+    /// those an exclusion names, at most `limit`.
+    func feed(after seq: Int64, through: Int64, excluding exclusions: [FeedExclusion], limit: Int) throws -> [StoredRecord] {
+        guard !exclusions.isEmpty else { return try feed(after: seq, limit: limit) }
+        guard limit > 0, through > seq else { return [] }
+        let conditions = String(repeating: " AND NOT (origin = ? AND lamport <= ?)", count: exclusions.count)
+        var values: [SQLiteValue] = [.integer(seq), .integer(through)]
+        for exclusion in exclusions {
+            values.append(.text(exclusion.origin.rawValue))
+            values.append(.integer(exclusion.throughLamport))
+        }
+        values.append(.integer(Int64(limit)))
+        return try rows(
+            "SELECT key, value, lamport, origin, seq, deleted FROM kv WHERE seq > ? AND seq <= ?\(conditions) ORDER BY seq LIMIT ?",
+            values
+        ) { try Self.storedRecord($0) }
+    }
+
+    /// The node row and the counts of live keys and tombstones, in one snapshot. The counts
+    /// come from `kv_counts`, which triggers keep with every change to `kv`: no row is counted
+    /// here, so this costs the same with a million keys as with none.
     func nodeState(path: String) throws -> NodeState {
         try transaction(.deferred) {
             guard let node = try Bootstrap.storedNode(self, path: path) else {
                 throw CorruptRow(detail: "the node row is missing")
             }
-            let live = try firstRow("SELECT count(*) FROM kv WHERE deleted = 0") { $0.int64(at: 0) } ?? 0
-            return NodeState(id: node.id, epoch: node.epoch, lamport: node.lamport, lastSeq: node.nextSeq - 1, liveKeys: live)
+            guard let counts = try firstRow("SELECT live, tombstones FROM kv_counts WHERE singleton = 1", [], { row in
+                (live: row.int64(at: 0), tombstones: row.int64(at: 1))
+            }) else {
+                throw CorruptRow(detail: "the kv_counts row is missing")
+            }
+            return NodeState(
+                id: node.id, epoch: node.epoch, lamport: node.lamport, lastSeq: node.nextSeq - 1, liveKeys: counts.live,
+                tombstones: counts.tombstones)
         }
     }
 
     func peerStates() throws -> [PeerState] {
-        try rows("SELECT id, url, epoch, pulled_seq, pushed_seq, last_contact FROM peers ORDER BY id") { row in
+        try rows(
+            "SELECT id, url, epoch, pulled_seq, pushed_seq, last_contact, covered_lamport, resend_all_through FROM peers ORDER BY id"
+        ) { row in
             let rawID = row.text(at: 0)
             guard let id = try? NodeID(rawID) else {
                 throw CorruptRow(detail: "peers.id \(String(reflecting: rawID)) is not a valid node id")
@@ -77,7 +105,8 @@ extension Connection {
             return PeerState(
                 id: id, url: row.text(at: 1), epoch: row.isNull(at: 2) ? nil : row.text(at: 2),
                 pulledSeq: row.int64(at: 3), pushedSeq: row.int64(at: 4),
-                lastContact: row.isNull(at: 5) ? nil : row.text(at: 5))
+                lastContact: row.isNull(at: 5) ? nil : row.text(at: 5),
+                coveredLamport: row.int64(at: 6), resendAllThrough: row.int64(at: 7))
         }
     }
 

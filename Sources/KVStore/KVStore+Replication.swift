@@ -12,6 +12,31 @@ public struct FeedPage: Sendable, Equatable {
     public let lastSeq: Int64
     /// The node's epoch when the page was read.
     public let epoch: String
+    /// The node's Lamport clock when the page was read. When `to == lastSeq` the page reached
+    /// the end of the feed, and a receiver that applies it holds, for every key, this node's
+    /// own writes up to this time or something newer (docs/protocol.md, "Leaving out what the
+    /// receiver has").
+    public let clock: Int64
+    /// What the node held of other nodes' writes when the page was read (its `coverage()`):
+    /// a receiver that applies the page that reached the end holds all of it too.
+    public let coverage: [FeedExclusion]
+}
+
+/// Rows a feed page leaves out because the receiver has them or something newer: those
+/// written by `origin` at Lamport time `throughLamport` or earlier.
+public struct FeedExclusion: Sendable, Hashable {
+    public let origin: NodeID
+    public let throughLamport: Int64
+
+    public init(origin: NodeID, throughLamport: Int64) {
+        self.origin = origin
+        self.throughLamport = throughLamport
+    }
+
+    /// Every row `origin` wrote.
+    public static func everything(writtenBy origin: NodeID) -> FeedExclusion {
+        FeedExclusion(origin: origin, throughLamport: .max)
+    }
 }
 
 /// The outcome of applying a peer's batch together with its mark.
@@ -28,19 +53,29 @@ public struct PeerApplyResult: Sendable, Equatable {
 public struct FeedPosition: Sendable, Equatable {
     public let epoch: String
     public let lastSeq: Int64
+    /// The Lamport clock as last committed.
+    public let clock: Int64
 }
 
 extension KVStore {
+    /// How many seqs one page scans at most when it leaves rows out, so a feed whose rows are
+    /// almost all left out is still answered in bounded time (the page then ends early, with
+    /// `to` at the end of the scanned window).
+    public static let exclusionScanWindow: Int64 = 100_000
+
     /// A page of the feed after `after`: at most `maxRows` rows and, past the first row, at
-    /// most `maxBytes` of keys and values. Rows, `to`, `lastSeq` and `epoch` come from one
-    /// snapshot, so `to` never claims a seq whose row the page does not hold.
-    public func feed(after: Int64, maxRows: Int, maxBytes: Int) async throws -> FeedPage {
+    /// most `maxBytes` of keys and values, leaving out the rows `excluding` names. Rows, `to`,
+    /// `lastSeq`, `epoch` and `clock` come from one snapshot, so `to` never claims a seq whose
+    /// row the page does not hold or deliberately left out.
+    public func feed(after: Int64, maxRows: Int, maxBytes: Int, excluding: [FeedExclusion] = []) async throws -> FeedPage {
         try readers.read { connection in
             try connection.transaction(.deferred) {
+                let position = try connection.feedPosition()
+                let through = excluding.isEmpty ? Int64.max : after &+ Self.exclusionScanWindow
                 var rows: [StoredRecord] = []
                 var bytes = 0
                 var more = false
-                for row in try connection.feed(after: after, limit: max(1, maxRows) + 1) {
+                for row in try connection.feed(after: after, through: through, excluding: excluding, limit: max(1, maxRows) + 1) {
                     let size = row.record.key.utf8.count + (row.record.value?.count ?? 0)
                     if rows.count == max(1, maxRows) || (!rows.isEmpty && bytes + size > maxBytes) {
                         more = true
@@ -49,9 +84,10 @@ extension KVStore {
                     rows.append(row)
                     bytes += size
                 }
-                let position = try connection.feedPosition()
-                let to = more ? (rows.last?.seq ?? after) : max(after, position.lastSeq)
-                return FeedPage(rows: rows, to: to, lastSeq: position.lastSeq, epoch: position.epoch)
+                let to = more ? (rows.last?.seq ?? after) : max(after, min(through, position.lastSeq))
+                return FeedPage(
+                    rows: rows, to: to, lastSeq: position.lastSeq, epoch: position.epoch, clock: position.clock,
+                    coverage: try connection.coverage())
             }
         }
     }
@@ -66,9 +102,17 @@ extension KVStore {
     /// the mark). Throws `.feedGap` without applying anything when `batchFrom` is beyond the
     /// mark, `.unknownPeer` for a peer not in the `peers` table, and `.invalidRecord` for a
     /// batch with an invalid row.
-    public func applyFeed(from peer: NodeID, records: [Record], batchFrom: Int64, batchTo: Int64) async throws
-        -> PeerApplyResult
-    {
+    ///
+    /// `senderClock` is set when the batch reached the end of the sender's feed, read when the
+    /// sender's clock was at that value: if every row of the batch was taken (none refused),
+    /// this node then holds, for every key, the sender's own writes up to that time or
+    /// something newer, and records it as `covered_lamport` in the same transaction; it then
+    /// also holds what the sender held of other nodes (`senderCoverage`, read with the batch),
+    /// and raises its own coverage of those nodes to it.
+    public func applyFeed(
+        from peer: NodeID, records: [Record], batchFrom: Int64, batchTo: Int64, senderClock: Int64? = nil,
+        senderCoverage: [FeedExclusion] = []
+    ) async throws -> PeerApplyResult {
         try await writer.submit { session in
             let connection = session.connection
             guard let mark = try connection.pulledSeq(of: peer) else {
@@ -80,8 +124,23 @@ extension KVStore {
             try connection.run(
                 "UPDATE peers SET pulled_seq = ?, last_contact = \(SQLText.now) WHERE id = ?",
                 [.integer(newMark), .text(peer.rawValue)])
+            if let senderClock, result.refused.isEmpty {
+                let held = [FeedExclusion(origin: peer, throughLamport: senderClock)]
+                    + senderCoverage.filter { $0.origin != peer && $0.origin != session.nodeID }
+                for claim in held {
+                    try connection.run(
+                        "UPDATE peers SET covered_lamport = max(covered_lamport, ?) WHERE id = ?",
+                        [.integer(claim.throughLamport), .text(claim.origin.rawValue)])
+                }
+            }
             return PeerApplyResult(mark: newMark, applied: result.applied, refused: result.refused)
         }
+    }
+
+    /// What this node holds of its peers' writes (each peer with a `covered_lamport` above 0),
+    /// as the exclusions a node sending its feed here may apply.
+    public func coverage() async throws -> [FeedExclusion] {
+        try readers.read { try $0.coverage() }
     }
 
     /// One peer's row, or nil if it is not configured.
@@ -90,8 +149,11 @@ extension KVStore {
     }
 
     /// Records the epoch `peer` announced. If a different epoch was known, the peer's file was
-    /// replaced: both marks go back to 0 so the whole feeds are exchanged again, and the
-    /// previous epoch is returned; otherwise nil.
+    /// replaced: both marks go back to 0 so the whole feeds are exchanged again, what this node
+    /// held of the peer's writes is forgotten (`covered_lamport` 0), and the previous epoch is
+    /// returned; otherwise nil. A first or a changed epoch sets `resend_all_through` to this
+    /// node's last seq: a file this node has not exchanged with yet may lack writes the peer
+    /// made with an earlier file, so until then the peer is sent its own rows too.
     @discardableResult
     public func notePeerEpoch(_ peer: NodeID, epoch: String) async throws -> String? {
         try await writer.submit { session in
@@ -101,15 +163,20 @@ extension KVStore {
             }
             guard let known else { throw StoreError.unknownPeer(peer.rawValue) }
             if known == epoch { return nil }
+            let lastSeq = session.nextSeq - 1
             if known.isEmpty {
                 try connection.run(
-                    "UPDATE peers SET epoch = ?, last_contact = \(SQLText.now) WHERE id = ?",
-                    [.text(epoch), .text(peer.rawValue)])
+                    "UPDATE peers SET epoch = ?, resend_all_through = ?, last_contact = \(SQLText.now) WHERE id = ?",
+                    [.text(epoch), .integer(lastSeq), .text(peer.rawValue)])
                 return nil
             }
             try connection.run(
-                "UPDATE peers SET epoch = ?, pulled_seq = 0, pushed_seq = 0, last_contact = \(SQLText.now) WHERE id = ?",
-                [.text(epoch), .text(peer.rawValue)])
+                """
+                UPDATE peers SET epoch = ?, pulled_seq = 0, pushed_seq = 0, covered_lamport = 0,
+                    resend_all_through = ?, last_contact = \(SQLText.now)
+                WHERE id = ?
+                """,
+                [.text(epoch), .integer(lastSeq), .text(peer.rawValue)])
             return known
         }
     }
@@ -125,10 +192,13 @@ extension KVStore {
 
     /// Gives this node's file a new random epoch and returns it, for a file found to be an
     /// older copy of itself: peers then treat its feed as new and re-read it from the start.
+    /// What the file claimed to hold of each peer's writes (`covered_lamport`) is dropped with
+    /// it, since the copy may be older than the claims.
     public func renewEpoch() async throws -> String {
         try await writer.submit { session in
             let epoch = Bootstrap.newEpoch()
             try session.connection.run("UPDATE node SET epoch = ? WHERE singleton = 1", [.text(epoch)])
+            try session.connection.execute("UPDATE peers SET covered_lamport = 0")
             return epoch
         }
     }
@@ -136,12 +206,18 @@ extension KVStore {
 
 extension Connection {
     func feedPosition() throws -> FeedPosition {
-        guard let position = try firstRow("SELECT epoch, next_seq FROM node WHERE singleton = 1", [], { row in
-            FeedPosition(epoch: row.text(at: 0), lastSeq: row.int64(at: 1) - 1)
+        guard let position = try firstRow("SELECT epoch, next_seq, lamport FROM node WHERE singleton = 1", [], { row in
+            FeedPosition(epoch: row.text(at: 0), lastSeq: row.int64(at: 1) - 1, clock: row.int64(at: 2))
         }) else {
             throw CorruptRow(detail: "the node row is missing")
         }
         return position
+    }
+
+    func coverage() throws -> [FeedExclusion] {
+        try peerStates().filter { $0.coveredLamport > 0 }.map {
+            FeedExclusion(origin: $0.id, throughLamport: $0.coveredLamport)
+        }
     }
 
     func pulledSeq(of peer: NodeID) throws -> Int64? {

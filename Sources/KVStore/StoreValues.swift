@@ -49,13 +49,16 @@ public struct NodeState: Sendable, Equatable {
     public let lastSeq: Int64
     /// Keys whose latest row is not a tombstone.
     public let liveKeys: Int64
+    /// Keys whose latest row is a tombstone not purged yet.
+    public let tombstones: Int64
 
-    public init(id: NodeID, epoch: String, lamport: Int64, lastSeq: Int64, liveKeys: Int64) {
+    public init(id: NodeID, epoch: String, lamport: Int64, lastSeq: Int64, liveKeys: Int64, tombstones: Int64 = 0) {
         self.id = id
         self.epoch = epoch
         self.lamport = lamport
         self.lastSeq = lastSeq
         self.liveKeys = liveKeys
+        self.tombstones = tombstones
     }
 }
 

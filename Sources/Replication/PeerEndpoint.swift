@@ -54,27 +54,54 @@ public struct PeerEndpoint: Sendable {
         return HelloReply(id: identity.rawValue, epoch: state.epoch, seq: state.lastSeq, pulledSeq: mark)
     }
 
-    public func push(from sender: NodeID, epoch: String?, body: [UInt8]) async throws -> PushReply {
+    /// Applies a pushed batch with the sender's mark. `clock` and `covered` are the `KV-Clock`
+    /// and `KV-Covered` headers: set by a sender whose batch reached the end of its feed, they
+    /// record what this node now holds of the sender's writes and of what the sender held.
+    /// While this node's start-up catch-up runs and will pull the sender's feed
+    /// (`Replicator.defersPushes`), a push is answered `deferred` without being applied, so no
+    /// row arrives twice, pulled and pushed; the sender tries again a little later.
+    public func push(
+        from sender: NodeID, epoch: String?, clock: String? = nil, covered: String? = nil, body: [UInt8]
+    ) async throws -> PushReply {
         try await requireGreeted(sender, epoch: epoch)
+        if replicator.defersPushes(from: sender) {
+            let mark = try await store.peer(sender)?.pulledSeq ?? 0
+            return PushReply(pulledSeq: mark, applied: 0, deferred: true)
+        }
         let batch: FeedBatch
         do {
             batch = try FeedCodec.decode(body)
         } catch {
             throw PeerRequestError.malformed(error.description)
         }
+        var senderClock: Int64?
+        if let clock {
+            guard let value = Int64(clock), value >= 0 else {
+                throw PeerRequestError.malformed("\(PeerProtocol.clockHeader) must be a Lamport time (a whole number ≥ 0)")
+            }
+            senderClock = value
+        }
+        let senderCoverage = try PeerProtocol.parseCoverage(covered)
         do {
             let result = try await store.applyFeed(
-                from: sender, records: batch.rows.map(\.record), batchFrom: batch.from, batchTo: batch.to)
+                from: sender, records: batch.rows.map(\.record), batchFrom: batch.from, batchTo: batch.to,
+                senderClock: senderClock, senderCoverage: senderCoverage)
             await replicator.noteReceived(from: sender, rows: batch.rows.count, refused: result.refused)
-            return PushReply(pulledSeq: result.mark, applied: result.applied)
+            return PushReply(
+                pulledSeq: result.mark, applied: result.applied, covered: Self.wire(try await store.coverage()))
         } catch let error as StoreError {
             if let mark = error.feedGapMark { throw PeerRequestError.gap(mark: mark) }
             throw error
         }
     }
 
-    /// The feed after `after`, encoded, with this node's epoch and last seq for the headers.
-    public func feed(for sender: NodeID, after: String?, limit: String?) async throws -> (body: [UInt8], epoch: String, lastSeq: Int64) {
+    /// The feed after `after`, encoded, with this node's epoch, last seq, clock and coverage
+    /// (`KV-Covered`, empty for none) for the headers. Leaves out the rows the sender has: its own writes (once it has been sent
+    /// everything up to `resend_all_through`), and the writes of the nodes it names in
+    /// `covered` (`A:120,B:7`: it holds A's writes up to Lamport time 120 and B's up to 7).
+    public func feed(
+        for sender: NodeID, after: String?, limit: String?, covered: String? = nil
+    ) async throws -> (body: [UInt8], epoch: String, lastSeq: Int64, clock: Int64, coverage: String) {
         guard let after = after.flatMap(Int64.init), after >= 0 else {
             throw PeerRequestError.malformed("after must be a seq (a whole number ≥ 0)")
         }
@@ -83,9 +110,20 @@ public struct PeerEndpoint: Sendable {
             guard let value = Int(limit), value >= 1 else { throw PeerRequestError.malformed("limit must be ≥ 1") }
             rows = min(value, batchRows)
         }
-        let page = try await store.feed(after: after, maxRows: rows, maxBytes: batchBytes)
+        var exclusions = try PeerProtocol.parseCoverage(covered)
+        exclusions.removeAll { $0.origin == sender }
+        if after >= (try await store.peer(sender)?.resendAllThrough ?? 0) {
+            exclusions.append(.everything(writtenBy: sender))
+        }
+        let page = try await store.feed(after: after, maxRows: rows, maxBytes: batchBytes, excluding: exclusions)
         let body = FeedCodec.encode(FeedBatch(from: after, to: max(after, page.to), rows: page.rows))
-        return (body, page.epoch, page.lastSeq)
+        return (body, page.epoch, page.lastSeq, page.clock, PeerProtocol.coverageText(page.coverage))
+    }
+
+    /// Coverage as the push reply carries it; nil when there is none.
+    static func wire(_ exclusions: [FeedExclusion]) -> [String: Int64]? {
+        guard !exclusions.isEmpty else { return nil }
+        return Dictionary(exclusions.map { ($0.origin.rawValue, $0.throughLamport) }, uniquingKeysWith: { max($0, $1) })
     }
 
     /// Every row of digest bucket `bucket` (two hex digits), encoded as a feed batch.

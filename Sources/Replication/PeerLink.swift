@@ -21,6 +21,13 @@ actor PeerLink {
     /// What the receiver last said its mark of our feed is; valid once `greeted`.
     private var pushedSeq: Int64 = 0
     private var greeted = false
+    /// The peer's last seq as its last hello answer gave it: how much it has to offer.
+    private(set) var peerLastSeq: Int64 = 0
+    /// What the peer said, in its last push reply, it holds of each node's writes.
+    private var peerCoverage: [FeedExclusion] = []
+    /// Whether the peer deferred the last push: the next attempt is an empty batch, so a peer
+    /// busy catching up is not sent a full batch to ignore every 200 ms.
+    private var lastPushDeferred = false
     private var lastPersistedPush = ContinuousClock.now
     private(set) var health = LinkHealth()
 
@@ -61,14 +68,21 @@ actor PeerLink {
             if let previous = try await store.notePeerEpoch(peer.id, epoch: reply.epoch) {
                 logger.notice("peer \(peer.id) has a new database (epoch \(previous.prefix(8))… → \(reply.epoch.prefix(8))…); exchanging the full feeds again")
             }
-            if reply.pulledSeq > state.lastSeq {
+            // Compared with the last seq read *after* the reply: writes committed while the hello
+            // was in flight may already have reached the peer (by its pulls), and the last seq
+            // only grows, so only a file that really ends below the peer's mark is taken for a
+            // restored copy.
+            let now = try await store.feedPosition()
+            if now.epoch == state.epoch, reply.pulledSeq > now.lastSeq {
                 // Renewed here or by another link already: either way, greet again with the new epoch.
                 _ = try await epochGuard.renewIfStill(
                     state.epoch, store: store, logger: logger,
-                    reason: "peer \(peer.id) has consumed this node's feed up to seq \(reply.pulledSeq) but this file ends at \(state.lastSeq): it was restored from an older copy")
+                    reason: "peer \(peer.id) has consumed this node's feed up to seq \(reply.pulledSeq) but this file ends at \(now.lastSeq): it was restored from an older copy")
                 continue
             }
+            guard now.epoch == state.epoch else { continue }  // another link renewed meanwhile: greet with the new one
             pushedSeq = reply.pulledSeq
+            peerLastSeq = reply.seq
             try await store.setPushedSeq(peer.id, pushedSeq)
             greeted = true
             return
@@ -83,34 +97,63 @@ actor PeerLink {
 
     // MARK: Push
 
-    /// Sends the next batch of our feed past the peer's mark. Returns the rows sent (0 when the
-    /// peer has everything).
-    func pushOnce() async throws -> Int {
+    /// What one push attempt did.
+    enum PushOutcome: Equatable {
+        /// The peer has everything: wait for the next commit.
+        case upToDate
+        /// A batch of this many rows was acknowledged (0 when every row in its range was one
+        /// the peer has); more may follow at once.
+        case pushed(rows: Int)
+        /// The peer is catching up by pulling and did not look at the batch: try later.
+        case deferred
+        /// The peer asked for a new hello (409): greet again soon, without waiting for a commit,
+        /// so its mark of our feed is known again (the tombstone purge waits on it).
+        case resynchronise
+    }
+
+    /// Sends the next batch of our feed past the peer's mark, leaving out rows the peer has
+    /// (docs/protocol.md, "Leaving out what the receiver has"): its own writes, once it has
+    /// been sent everything up to `resend_all_through`, and the writes it said it holds.
+    func pushOnce() async throws -> PushOutcome {
         if !greeted { try await hello() }
-        let page = try await store.feed(after: pushedSeq, maxRows: configuration.batchRows, maxBytes: configuration.batchBytes)
+        var exclusions = peerCoverage.filter { $0.origin != peer.id }
+        if pushedSeq >= (try await store.peer(peer.id)?.resendAllThrough ?? 0) {
+            exclusions.append(.everything(writtenBy: peer.id))
+        }
+        let page = try await store.feed(
+            after: pushedSeq, maxRows: configuration.batchRows, maxBytes: configuration.batchBytes, excluding: exclusions)
         guard page.to > pushedSeq else {
             recordSuccess()
-            return 0
+            return .upToDate
         }
-        let batch = FeedBatch(from: pushedSeq, to: page.to, rows: page.rows)
-        let state = try await store.feedPosition()
-        let reply = try await pushClient.send(
-            "POST", PeerProtocol.pushPath, body: FeedCodec.encode(batch),
-            headers: headers(epoch: state.epoch) + [("Content-Type", PeerProtocol.batchContentType)])
+        let probe = lastPushDeferred
+        let batch = probe ? FeedBatch(from: pushedSeq, to: pushedSeq, rows: []) : FeedBatch(from: pushedSeq, to: page.to, rows: page.rows)
+        var fields = headers(epoch: page.epoch) + [("Content-Type", PeerProtocol.batchContentType)]
+        if !probe, page.to == page.lastSeq {
+            fields.append((PeerProtocol.clockHeader, String(page.clock)))
+            if !page.coverage.isEmpty { fields.append((PeerProtocol.coveredHeader, PeerProtocol.coverageText(page.coverage))) }
+        }
+        let reply = try await pushClient.send("POST", PeerProtocol.pushPath, body: FeedCodec.encode(batch), headers: fields)
         switch reply.status {
         case 200:
             let answer = try JSONDecoder().decode(PushReply.self, from: Data(reply.body))
             pushedSeq = answer.pulledSeq
-            health.rowsSent += page.rows.count
             recordSuccess()
+            lastPushDeferred = answer.deferred == true
+            if lastPushDeferred { return .deferred }
+            peerCoverage = (answer.covered ?? [:]).compactMap { id, lamport in
+                (try? NodeID(id)).map { FeedExclusion(origin: $0, throughLamport: lamport) }
+            }
             try await persistPushedSeqNowAndThen()
-            return page.rows.count
+            if probe { return .pushed(rows: 0) }
+            health.rowsSent += page.rows.count
+            return .pushed(rows: page.rows.count)
         case 409:
             // The peer's mark moved behind ours (its file changed) or it does not know our epoch:
             // greet again, which rewinds to its mark.
             greeted = false
             logger.info("peer \(peer.id) asked to resynchronise: \(Self.detail(of: reply))")
-            return 0
+            return .resynchronise
         default:
             throw ReplicationError.refused(peer: peer.id.rawValue, status: reply.status, detail: Self.detail(of: reply))
         }
@@ -129,8 +172,10 @@ actor PeerLink {
     // MARK: Pull
 
     /// Pulls the peer's feed past our mark until it is exhausted, each batch applied with the
-    /// mark in one transaction; fetches the next batch while the current one is applied.
-    /// Returns the rows received.
+    /// mark in one transaction; fetches the next batch while the current one is applied. Asks
+    /// the peer to leave out what this node holds (`covered`); the batch that reaches the end
+    /// of the peer's feed records what this node now holds of the peer's writes. Returns the
+    /// rows received.
     func pullAll(progress: @Sendable (_ rowsDone: Int, _ seqsToGo: Int64) -> Void = { _, _ in }) async throws -> Int {
         if !greeted { try await hello() }
         var mark = try await store.peer(peer.id)?.pulledSeq ?? 0
@@ -143,7 +188,8 @@ actor PeerLink {
             let result: PeerApplyResult
             do {
                 result = try await store.applyFeed(
-                    from: peer.id, records: page.batch.rows.map(\.record), batchFrom: page.batch.from, batchTo: page.batch.to)
+                    from: peer.id, records: page.batch.rows.map(\.record), batchFrom: page.batch.from, batchTo: page.batch.to,
+                    senderClock: more ? nil : page.clock, senderCoverage: page.coverage)
             } catch let error as StoreError where error.isFeedGap {
                 _ = try? await prefetched
                 greeted = false
@@ -164,13 +210,18 @@ actor PeerLink {
     private struct FetchedPage: Sendable {
         let batch: FeedBatch
         let lastSeq: Int64
+        /// The peer's clock when the batch was read; nil if the peer did not say.
+        let clock: Int64?
+        /// What the peer held of other nodes' writes when the batch was read.
+        let coverage: [FeedExclusion]
     }
 
     private func fetch(after: Int64) async throws -> FetchedPage {
         let state = try await store.feedPosition()
-        let reply = try await pullClient.send(
-            "GET", "\(PeerProtocol.feedPath)?after=\(after)&limit=\(configuration.batchRows)",
-            headers: headers(epoch: state.epoch))
+        var path = "\(PeerProtocol.feedPath)?after=\(after)&limit=\(configuration.batchRows)"
+        let covered = try await store.coverage().filter { $0.origin != peer.id }
+        if !covered.isEmpty { path += "&covered=" + PeerProtocol.coverageText(covered) }
+        let reply = try await pullClient.send("GET", path, headers: headers(epoch: state.epoch))
         guard reply.status == 200 else {
             if reply.status == 409 { greeted = false }
             throw ReplicationError.refused(peer: peer.id.rawValue, status: reply.status, detail: Self.detail(of: reply))
@@ -187,7 +238,14 @@ actor PeerLink {
         guard batch.from == after else {
             throw ReplicationError.protocolViolation(peer: peer.id.rawValue, detail: "asked for the feed after \(after), got a batch from \(batch.from)")
         }
-        return FetchedPage(batch: batch, lastSeq: lastSeq)
+        let clock = reply.header(PeerProtocol.clockHeader).flatMap(Int64.init).flatMap { $0 >= 0 ? $0 : nil }
+        let coverage: [FeedExclusion]
+        do {
+            coverage = try PeerProtocol.parseCoverage(reply.header(PeerProtocol.coveredHeader))
+        } catch {
+            throw ReplicationError.protocolViolation(peer: peer.id.rawValue, detail: "the feed reply's \(PeerProtocol.coveredHeader) header: \(error)")
+        }
+        return FetchedPage(batch: batch, lastSeq: lastSeq, clock: clock, coverage: coverage)
     }
 
     // MARK: Digest repair

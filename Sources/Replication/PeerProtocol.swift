@@ -1,3 +1,5 @@
+import KVCore
+public import KVStore
 
 /// The messages and header names of the node-to-node protocol under `/internal/`
 /// (docs/protocol.md describes the exchange).
@@ -9,6 +11,13 @@ public enum PeerProtocol {
     public static let epochHeader = "KV-Epoch"
     /// On a feed reply: the sender's last assigned seq, so the puller knows whether more follows.
     public static let lastSeqHeader = "KV-Last-Seq"
+    /// On a push whose batch reaches the end of the sender's feed, and on every feed reply: the
+    /// sender's Lamport clock in the snapshot the batch was read from (docs/protocol.md).
+    public static let clockHeader = "KV-Clock"
+    /// Beside `KV-Clock`: what the sender held of other nodes' writes, as `A:120,B:7` (it held
+    /// A's writes up to Lamport time 120 and B's up to 7). Also the `covered` parameter of a
+    /// feed request, where it names what the requester holds.
+    public static let coveredHeader = "KV-Covered"
     /// The content type of a binary feed batch (`FeedCodec`).
     public static let batchContentType = "application/x-converge-feed"
 
@@ -23,6 +32,28 @@ public enum PeerProtocol {
     public static let defaultBatchRows = 5_000
     /// Bytes of keys and values per batch, at most (a batch holds at least one row). Default 4 MiB.
     public static let defaultBatchBytes = 4 << 20
+}
+
+extension PeerProtocol {
+    /// Coverage as `KV-Covered` and `covered=` carry it: `A:120,B:7`; empty for none.
+    public static func coverageText(_ coverage: [FeedExclusion]) -> String {
+        coverage.map { "\($0.origin.rawValue):\($0.throughLamport)" }.joined(separator: ",")
+    }
+
+    /// Parses `coverageText`; nil or empty is none.
+    public static func parseCoverage(_ text: String?) throws(PeerRequestError) -> [FeedExclusion] {
+        guard let text, !text.isEmpty else { return [] }
+        var coverage: [FeedExclusion] = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let parts = item.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2, let origin = try? NodeID(String(parts[0])), let lamport = Int64(parts[1]), lamport >= 0
+            else {
+                throw .malformed("covered must list NODE:LAMPORT pairs separated by commas, as A:120,B:7")
+            }
+            coverage.append(FeedExclusion(origin: origin, throughLamport: lamport))
+        }
+        return coverage
+    }
 }
 
 /// `POST /internal/hello`: the caller introduces itself.
@@ -66,14 +97,22 @@ public struct PushReply: Codable, Sendable, Equatable {
     public let pulledSeq: Int64
     /// Rows of the batch that won (changed the receiver's data).
     public let applied: Int
+    /// True when the receiver did not look at the batch because it is catching up by pulling;
+    /// the sender tries again later. Absent means false.
+    public let deferred: Bool?
+    /// What the receiver holds of each node's writes: node id → Lamport time (see
+    /// `FeedExclusion`). The sender may leave those rows out of its next batches.
+    public let covered: [String: Int64]?
 
-    public init(pulledSeq: Int64, applied: Int) {
+    public init(pulledSeq: Int64, applied: Int, deferred: Bool? = nil, covered: [String: Int64]? = nil) {
         self.pulledSeq = pulledSeq
         self.applied = applied
+        self.deferred = deferred
+        self.covered = covered
     }
 
     enum CodingKeys: String, CodingKey {
         case pulledSeq = "pulled_seq"
-        case applied
+        case applied, deferred, covered
     }
 }

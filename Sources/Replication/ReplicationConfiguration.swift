@@ -25,6 +25,9 @@ public struct ReplicationConfiguration: Sendable {
     public var tombstoneGrace: Duration = .seconds(86_400)
     /// Retry pacing for a peer that fails. Default 100 ms doubling to 5 s, with jitter.
     public var backoff = Backoff()
+    /// How long a pusher waits before trying again when the peer deferred its push (the peer
+    /// is pulling our feed in its start-up catch-up). Default 200 ms.
+    public var deferredPushPause: Duration = .milliseconds(200)
     /// How long one request to a peer may take. Default 10 s.
     public var requestTimeout: Duration = .seconds(10)
     /// How peers with `https://` URLs are verified and what certificate this node shows them;

@@ -15,6 +15,8 @@ public final class Replicator: Sendable {
     private let logger: Logger
     private let links: [PeerLink]
     private let catchingUpFlag = Atomic<Bool>(true)
+    /// The peers greeted at start-up: the catch-up will pull their feeds.
+    private let greetedAtStart = Mutex<Set<NodeID>>([])
     private let catchUpState = Mutex(CatchUpState())
 
     private struct CatchUpState {
@@ -35,6 +37,14 @@ public final class Replicator: Sendable {
 
     /// True until the first pull from every peer has finished or failed.
     public var catchingUp: Bool { catchingUpFlag.load(ordering: .relaxed) }
+
+    /// Whether a push from `peer` is to be deferred (`PeerEndpoint.push`): while the start-up
+    /// catch-up runs, for a peer it greeted, since it pulls that peer's feed anyway and the
+    /// peers after the first leave out what this node then holds. A peer it could not greet
+    /// is not pulled, so its pushes are taken.
+    public func defersPushes(from peer: NodeID) -> Bool {
+        catchingUpFlag.load(ordering: .relaxed) && greetedAtStart.withLock { $0.contains(peer) }
+    }
 
     /// Runs until cancelled.
     public func run() async {
@@ -61,6 +71,7 @@ public final class Replicator: Sendable {
                 group.addTask {
                     do {
                         try await link.greet()
+                        self.greetedAtStart.withLock { _ = $0.insert(link.peer.id) }
                     } catch {
                         _ = await link.recordFailure(error)
                     }
@@ -69,12 +80,18 @@ public final class Replicator: Sendable {
         }
     }
 
+    /// Pulls every peer's feed, one peer at a time, the one with the most to offer first (by
+    /// the last seq its hello gave). One at a time, because the rows most peers hold are the
+    /// same: after the first feed is applied this node holds that peer's writes, says so in
+    /// its next requests (`covered`), and the next peers leave them out instead of sending
+    /// them again.
     private func catchUp() async {
         catchUpState.withLock { $0 = CatchUpState() }
-        await withTaskGroup(of: Void.self) { group in
-            for link in links {
-                group.addTask { await self.pull(from: link, reason: "caught up", tracksCatchUp: true) }
-            }
+        var ordered: [(link: PeerLink, offer: Int64)] = []
+        for link in links { ordered.append((link, await link.peerLastSeq)) }
+        ordered.sort { $0.offer > $1.offer }
+        for (link, _) in ordered where !Task.isCancelled {
+            await pull(from: link, reason: "caught up", tracksCatchUp: true)
         }
         catchingUpFlag.store(false, ordering: .relaxed)
         if !links.isEmpty { logger.info("catch-up finished") }
@@ -87,6 +104,10 @@ public final class Replicator: Sendable {
             } catch {
                 return
             }
+            // The start-up catch-up is pulling every feed already: a second pull beside it would
+            // bring the same rows twice, and a digest of a half-filled file differs from every
+            // peer's in every bucket, which would fetch whole buckets again.
+            guard !catchingUp else { continue }
             for link in links where !Task.isCancelled {
                 await pull(from: link, reason: "anti-entropy repaired")
             }
@@ -192,11 +213,17 @@ public final class Replicator: Sendable {
         var wakeUps = commits.makeAsyncIterator()
         while !Task.isCancelled {
             do {
-                let sent = try await link.pushOnce()
-                if sent == 0 {
+                switch try await link.pushOnce() {
+                case .pushed:
+                    continue
+                case .upToDate:
                     // Everything acknowledged: sleep until the next commit. A commit that lands
                     // between the feed read and this wait is buffered in the stream.
                     guard await wakeUps.next() != nil else { return }
+                case .deferred:
+                    try await Task.sleep(for: configuration.deferredPushPause)
+                case .resynchronise:
+                    try await Task.sleep(for: configuration.backoff.base)
                 }
             } catch is CancellationError {
                 return

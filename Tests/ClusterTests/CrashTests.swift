@@ -23,6 +23,7 @@ extension FaultInjection {
                 // B's file as the crash left it: every write B acknowledged is there, at its version
                 // or a greater one that B had learned since.
                 let rowsAtCrash = try await cluster.rows("B")
+                try await expectKeyCountsMatchRows(on: "B", of: cluster, "after the kill, seed \(seed)")
                 let acknowledgedSoFar = workload.history.acknowledgedCount
                 try await workload.waitForAcknowledged(acknowledgedSoFar + 100)  // A and C go on
                 let restarted = ContinuousClock.now
@@ -36,6 +37,9 @@ extension FaultInjection {
                 #expect(acknowledgedByB.count > 20, "seed \(seed): B acknowledged writes before the kill")
                 expectStored(acknowledgedByB, in: rowsAtCrash, node: "B", seed: seed)
                 let rows = try await cluster.converge(checking: workload.history, seed: seed)
+                for name in ["A", "B", "C"] {
+                    try await expectKeyCountsMatchRows(on: name, of: cluster, "after converging, seed \(seed)")
+                }
                 print("figures: --sync \(sync): \(workload.history.count) writes sent, \(workload.history.acknowledgedCount) acknowledged, \(acknowledgedByB.count) by B before its kill, all in its file; \(rows.count) keys converged")
             }
         }
@@ -148,6 +152,21 @@ func expectStored(
 
 /// Starts A once to create its file, stops it, fills it with `rows` bulk rows (`bulk/0000001`…,
 /// origin A, lamport = seq = index) and starts it again.
+/// Checks that the counts the triggers keep (`kv_counts`) equal a count of `kv`'s rows, in the
+/// node's file as it is now (the counts commit with the rows, so a kill cannot part them).
+private func expectKeyCountsMatchRows(
+    on node: String, of cluster: LocalCluster, _ comment: String, sourceLocation: SourceLocation = #_sourceLocation
+) async throws {
+    let rows = try await cluster.query(
+        node,
+        """
+        SELECT (SELECT live FROM kv_counts), (SELECT tombstones FROM kv_counts),
+            (SELECT count(*) FROM kv WHERE deleted = 0), (SELECT count(*) FROM kv WHERE deleted = 1)
+        """)
+    let counts = try #require(rows.first, sourceLocation: sourceLocation)
+    #expect(counts.count == 4 && counts[0] == counts[2] && counts[1] == counts[3], "\(node) \(comment): kept live/tombstones \(counts.prefix(2)), counted \(counts.suffix(2))", sourceLocation: sourceLocation)
+}
+
 private func loadBulk(_ rows: Int, into node: String, of cluster: LocalCluster) async throws {
     try await cluster.start([node])
     cluster.stop(node)

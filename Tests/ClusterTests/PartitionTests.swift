@@ -118,14 +118,16 @@ extension FaultInjection {
             }
         }
 
-        /// Every link slow (10–30 ms per chunk) and lossy (5 % of chunks lost, each resetting its
+        /// Every link slow (10–30 ms per chunk) and lossy (15 % of chunks lost, each resetting its
         /// connection): replication keeps retrying and the cluster converges before the link is fixed.
+        /// (15 %, not 5 %: since feeds leave out what the receiver holds, the run sends few enough
+        /// chunks that 5 % sometimes lost none, and the test could not show a loss was survived.)
         @Test func aSlowLossyNetworkConverges() async throws {
             let seed = SeededRandom.seed()
             print("aSlowLossyNetworkConverges: seed \(seed) (replay with KV_SEED=\(seed))")
             try await withPartitionedCluster(seed: seed, extraArguments: Self.arguments) { network in
                 let cluster = network.cluster
-                network.degradeEveryLink(FaultProxy.Faults(delay: .milliseconds(10), jitter: .milliseconds(20), lossRate: 0.05))
+                network.degradeEveryLink(FaultProxy.Faults(delay: .milliseconds(10), jitter: .milliseconds(20), lossRate: 0.15))
                 let workload = try Workload(cluster: cluster, seed: seed, options: Self.load)
                 await workload.finish()
                 try await cluster.converge(checking: workload.history, seed: seed)

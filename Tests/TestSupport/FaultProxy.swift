@@ -17,8 +17,10 @@ import Synchronization
 /// Promises:
 /// - With `Faults.none` the bytes of each direction arrive in order, unchanged, and a half-close
 ///   (FIN) is passed on, so HTTP keep-alive and `Connection: close` work as without the proxy.
-/// - A change of faults applies to open connections within about 50 ms, and to every connection
-///   accepted afterwards.
+/// - A change of faults applies to every connection accepted afterwards, and to open ones at
+///   once for `refuse` (they are reset before `set` returns, including one being accepted) and
+///   for `blackholed` (no chunk is forwarded after `set` returns); delay and loss apply from
+///   the next chunk.
 /// - Bytes are never reordered, duplicated or silently dropped from the middle of a stream (TCP
 ///   cannot do that either): a lost chunk resets its connection (both sides see RST).
 /// - `close()` (or dropping the proxy) resets every open connection and stops listening; no
@@ -212,11 +214,22 @@ private final class ProxyCore: Sendable {
                 #endif
             }
             let connection = ProxiedConnection(client: client, target: target)
-            let id = state.withLock { state in
+            // Registered under the lock that `set` takes: a `refuse` set while this connection
+            // was being made either sees it registered (and resets it) or is seen here.
+            let id = state.withLock { state -> Int? in
+                guard !state.faults.refuse else {
+                    state.statistics.refused += 1
+                    return nil
+                }
                 state.nextConnection += 1
                 state.connections[state.nextConnection] = connection
                 state.statistics.forwarded += 1
                 return state.nextConnection
+            }
+            guard let id else {
+                closeWithReset(client)
+                closeWithReset(target)
+                continue
             }
             Thread.detachNewThread { self.pump(connection, id: id, from: client, to: target, .toTarget) }
             Thread.detachNewThread { self.pump(connection, id: id, from: target, to: client, .toClient) }
@@ -253,13 +266,20 @@ private final class ProxyCore: Sendable {
                 _ = shutdown(destination, Int32(SHUT_WR))
                 break
             }
+            // Faults set while this chunk was awaited apply to it: a cut made by `set` holds
+            // the chunk from that moment, not one poll interval later.
+            var current = state.withLock { $0.faults }
+            while current.blackholed.contains(direction), !connection.isAborted {
+                usleep(10_000)
+                current = state.withLock { $0.faults }
+            }
             let (wait, lost) = state.withLock { state -> (Duration, Bool) in
-                var wait = faults.delay
-                if faults.jitter > .zero {
-                    let limit = max(1, faults.jitter.nanoseconds)
+                var wait = current.delay
+                if current.jitter > .zero {
+                    let limit = max(1, current.jitter.nanoseconds)
                     wait += .nanoseconds(Int64.random(in: 0...limit, using: &state.random))
                 }
-                let lost = faults.lossRate > 0 && Double.random(in: 0..<1, using: &state.random) < faults.lossRate
+                let lost = current.lossRate > 0 && Double.random(in: 0..<1, using: &state.random) < current.lossRate
                 if lost { state.statistics.lostChunks += 1 }
                 return (wait, lost)
             }
