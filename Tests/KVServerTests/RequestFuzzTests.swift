@@ -17,7 +17,7 @@ struct RequestFuzzTests {
         let pieces = ["%", "%2", "%2F", "%ZZ", "%00", "%7F", "%FF", "%C3%A9", "%E2%82", "/", "//", "?", "&", "=", "a", "é", "..", "#",
                       " ", "+", "limit=", "prefix=", "after=", "0", "1001", "-1", "kv", "%25"]
         try await withNode { node, client in
-            for round in 0..<600 {
+            for round in 0..<SeededRandom.fuzzRounds(600) {
                 var tail = ""
                 for _ in 0..<Int.random(in: 0...8, using: &random) { tail += pieces.randomElement(using: &random)! }
                 let encodedTail = tail.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.union(["%"])) ?? tail

@@ -22,4 +22,10 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         }
         return UInt64.random(in: 0...UInt64.max)
     }
+
+    /// How many rounds a randomized fuzz test runs: `short` in the suite, and `short` × 100 in
+    /// the long mode asked for on demand with `KV_FUZZ_LONG=1`.
+    public static func fuzzRounds(_ short: Int) -> Int {
+        ProcessInfo.processInfo.environment["KV_FUZZ_LONG"] == "1" ? short * 100 : short
+    }
 }
