@@ -18,7 +18,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10}
-shared=../shared/bench
+shared=${SHARED:-../shared/bench}
+if [ -z "${TABLE_ONLY:-}" ] && [ ! -f "$shared/peers.sh" ]; then
+  echo "compare.sh: $shared/peers.sh not found: the peers' script lives beside the repository (../shared/bench); run from a clone next to it or set SHARED=/path/to/shared/bench" >&2
+  exit 1
+fi
 mkdir -p bench/results
 out="${TABLE_ONLY:-bench/results/compare-$(date -u +%Y%m%dT%H%M%SZ).txt}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/converge-compare.XXXXXX")

@@ -143,9 +143,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             let loop = context.eventLoop
             let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
             stream = Task {
-                var failed = false
+                let failed: Bool
                 do {
                     try await produce(writer)
+                    failed = false
                 } catch {
                     failed = true
                 }
