@@ -70,26 +70,51 @@ extension KVStore {
     public func feed(after: Int64, maxRows: Int, maxBytes: Int, excluding: [FeedExclusion] = []) async throws -> FeedPage {
         try readers.read { connection in
             try connection.transaction(.deferred) {
-                let position = try connection.feedPosition()
-                let through = excluding.isEmpty ? Int64.max : after &+ Self.exclusionScanWindow
-                var rows: [StoredRecord] = []
-                var bytes = 0
-                var more = false
-                for row in try connection.feed(after: after, through: through, excluding: excluding, limit: max(1, maxRows) + 1) {
-                    let size = row.record.key.utf8.count + (row.record.value?.count ?? 0)
-                    if rows.count == max(1, maxRows) || (!rows.isEmpty && bytes + size > maxBytes) {
-                        more = true
-                        break
-                    }
-                    rows.append(row)
-                    bytes += size
-                }
-                let to = more ? (rows.last?.seq ?? after) : max(after, min(through, position.lastSeq))
-                return FeedPage(
-                    rows: rows, to: to, lastSeq: position.lastSeq, epoch: position.epoch, clock: position.clock,
-                    coverage: try connection.coverage())
+                try Self.page(connection, after: after, maxRows: maxRows, maxBytes: maxBytes, excluding: excluding)
             }
         }
+    }
+
+    /// A page of the feed for `receiver`, leaving out what it has (docs/protocol.md, "Leaving
+    /// out what the receiver has"): the writes of other nodes it says it holds (`receiverHolds`;
+    /// an entry for the receiver itself is ignored) and its own writes, once it has been sent
+    /// everything up to its `resend_all_through`. The one place both the pusher and the feed
+    /// route decide what a peer is not sent; read in the page's snapshot.
+    public func feed(
+        for receiver: NodeID, after: Int64, maxRows: Int, maxBytes: Int, receiverHolds: [FeedExclusion]
+    ) async throws -> FeedPage {
+        try readers.read { connection in
+            try connection.transaction(.deferred) {
+                var excluding = receiverHolds.filter { $0.origin != receiver }
+                let resendAllThrough = try connection.peerStates().first { $0.id == receiver }?.resendAllThrough ?? 0
+                if after >= resendAllThrough { excluding.append(.everything(writtenBy: receiver)) }
+                return try Self.page(connection, after: after, maxRows: maxRows, maxBytes: maxBytes, excluding: excluding)
+            }
+        }
+    }
+
+    /// One page read inside the caller's transaction (see `feed(after:maxRows:maxBytes:excluding:)`).
+    private static func page(
+        _ connection: Connection, after: Int64, maxRows: Int, maxBytes: Int, excluding: [FeedExclusion]
+    ) throws -> FeedPage {
+        let position = try connection.feedPosition()
+        let through = excluding.isEmpty ? Int64.max : after &+ Self.exclusionScanWindow
+        var rows: [StoredRecord] = []
+        var bytes = 0
+        var more = false
+        for row in try connection.feed(after: after, through: through, excluding: excluding, limit: max(1, maxRows) + 1) {
+            let size = row.record.key.utf8.count + (row.record.value?.count ?? 0)
+            if rows.count == max(1, maxRows) || (!rows.isEmpty && bytes + size > maxBytes) {
+                more = true
+                break
+            }
+            rows.append(row)
+            bytes += size
+        }
+        let to = more ? (rows.last?.seq ?? after) : max(after, min(through, position.lastSeq))
+        return FeedPage(
+            rows: rows, to: to, lastSeq: position.lastSeq, epoch: position.epoch, clock: position.clock,
+            coverage: try connection.coverage())
     }
 
     /// This node's epoch and last seq.

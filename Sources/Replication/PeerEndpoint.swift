@@ -110,12 +110,8 @@ public struct PeerEndpoint: Sendable {
             guard let value = Int(limit), value >= 1 else { throw PeerRequestError.malformed("limit must be ≥ 1") }
             rows = min(value, batchRows)
         }
-        var exclusions = try PeerProtocol.parseCoverage(covered)
-        exclusions.removeAll { $0.origin == sender }
-        if after >= (try await store.peer(sender)?.resendAllThrough ?? 0) {
-            exclusions.append(.everything(writtenBy: sender))
-        }
-        let page = try await store.feed(after: after, maxRows: rows, maxBytes: batchBytes, excluding: exclusions)
+        let page = try await store.feed(
+            for: sender, after: after, maxRows: rows, maxBytes: batchBytes, receiverHolds: try PeerProtocol.parseCoverage(covered))
         let body = FeedCodec.encode(FeedBatch(from: after, to: max(after, page.to), rows: page.rows))
         return (body, page.epoch, page.lastSeq, page.clock, PeerProtocol.coverageText(page.coverage))
     }

@@ -116,12 +116,9 @@ actor PeerLink {
     /// been sent everything up to `resend_all_through`, and the writes it said it holds.
     func pushOnce() async throws -> PushOutcome {
         if !greeted { try await hello() }
-        var exclusions = peerCoverage.filter { $0.origin != peer.id }
-        if pushedSeq >= (try await store.peer(peer.id)?.resendAllThrough ?? 0) {
-            exclusions.append(.everything(writtenBy: peer.id))
-        }
         let page = try await store.feed(
-            after: pushedSeq, maxRows: configuration.batchRows, maxBytes: configuration.batchBytes, excluding: exclusions)
+            for: peer.id, after: pushedSeq, maxRows: configuration.batchRows, maxBytes: configuration.batchBytes,
+            receiverHolds: peerCoverage)
         guard page.to > pushedSeq else {
             recordSuccess()
             return .upToDate
