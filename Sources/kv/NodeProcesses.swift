@@ -101,8 +101,16 @@ enum NodeProcesses {
     static func liveness(pid: pid_t, id: String) -> Liveness {
         guard pid > 0 else { return .gone(status: nil) }
         var status: Int32 = 0
-        if waitpid(pid, &status, WNOHANG) == pid {
+        switch waitpid(pid, &status, WNOHANG) {
+        case pid:
             return .gone(status: exitStatus(status))
+        case 0:
+            // Our child, not yet exited: an unreaped child's pid cannot have been reused, and
+            // its /proc files may already read empty while it exits, which would lose its
+            // status to the checks below (seen in CI: "node A exited as it started", no status).
+            return .running
+        default:
+            break  // not our child (ECHILD): what /proc says about it decides
         }
         guard let stat = readProcFile("/proc/\(pid)/stat"),
             let close = stat.lastIndex(of: UInt8(ascii: ")")),
