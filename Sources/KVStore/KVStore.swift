@@ -70,13 +70,13 @@ public final class KVStore: Sendable {
     /// put makes a new version, even of the same value. Throws `.invalidKey` for a key that
     /// breaks `KeyRules`.
     public func put(key: String, value: [UInt8]) async throws -> WriteReceipt {
-        try await writer.submit { try $0.writeLocal(key: key, value: value) }
+        try await writer.submit(oneStatement: true) { try $0.writeLocal(key: key, value: value) }
     }
 
     /// Writes a tombstone for `key`, whether or not this node has seen the key: a delete must
     /// win over a put this node has not received yet.
     public func delete(key: String) async throws -> WriteReceipt {
-        try await writer.submit { try $0.writeLocal(key: key, value: nil) }
+        try await writer.submit(oneStatement: true) { try $0.writeLocal(key: key, value: nil) }
     }
 
     /// `put(key:value:)` for callers that are not tasks: `completion` runs on the writer
@@ -84,12 +84,12 @@ public final class KVStore: Sendable {
     public func put(
         key: String, value: [UInt8], completion: @escaping @Sendable (Result<WriteReceipt, StoreError>) -> Void
     ) {
-        writer.submit({ try $0.writeLocal(key: key, value: value) }, completion: completion)
+        writer.submit(oneStatement: true, { try $0.writeLocal(key: key, value: value) }, completion: completion)
     }
 
     /// `delete(key:)` for callers that are not tasks; `completion` runs as for `put`.
     public func delete(key: String, completion: @escaping @Sendable (Result<WriteReceipt, StoreError>) -> Void) {
-        writer.submit({ try $0.writeLocal(key: key, value: nil) }, completion: completion)
+        writer.submit(oneStatement: true, { try $0.writeLocal(key: key, value: nil) }, completion: completion)
     }
 
     /// Merges rows from other nodes, all or nothing: if any record is invalid (a key breaking

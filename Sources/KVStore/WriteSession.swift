@@ -10,6 +10,11 @@ final class WriteSession {
     let nodeID: NodeID
     private(set) var clock: LamportClock
     private(set) var nextSeq: Int64
+    /// What the writes of the running transaction store as `updated_at`: the writer reads the
+    /// wall clock once per group commit, not SQLite once per row.
+    var timestamp = WallClock.timestamp()
+    /// The two statements every write runs, kept so a write skips the look-up by SQL text.
+    private var statements: (local: Statement, remote: Statement)?
 
     /// The in-memory counters at one moment, to restore when the work after it is undone.
     struct Counters: Equatable {
@@ -40,7 +45,8 @@ final class WriteSession {
 
     /// A local put (`value` non-nil) or delete (`value` nil, a tombstone): ticks the clock,
     /// stamps the row with this node's version and takes the next `seq`. The new version is
-    /// greater than any stored one, since the clock has observed every stored row.
+    /// greater than any stored one, since the clock has observed every stored row. One
+    /// statement, after the key's check: the writer runs it without a savepoint.
     func writeLocal(key: String, value: [UInt8]?) throws -> WriteReceipt {
         do {
             try KeyRules.validate(key)
@@ -54,7 +60,8 @@ final class WriteSession {
 
     /// Merges remote rows: validates all of them first (one invalid row refuses the batch and
     /// changes nothing, not even the clock), then for each row observes its lamport and
-    /// stores it with a fresh `seq` if its version is greater than the stored one.
+    /// stores it with a fresh `seq` if its version is greater than the stored one
+    /// (`Merge.shouldReplace`, evaluated by the upsert itself).
     ///
     /// Replication will run this and the update of `peers.pulled_seq` in one request, so the
     /// rows and the mark commit together.
@@ -77,11 +84,9 @@ final class WriteSession {
                 continue
             }
             clock.observe(record.version.lamport)
-            let stored = try connection.version(forKey: record.key)
-            if Merge.shouldReplace(stored: stored, with: record.version) {
-                try upsert(record)
-                applied += 1
-            }
+            // One statement both compares versions (`Merge.shouldReplace`: greater lamport,
+            // then greater origin byte-wise, as SQLite compares TEXT) and writes the row.
+            if try upsert(record, onlyIfNewer: true) { applied += 1 }
         }
         return ApplyResult(applied: applied, ignored: records.count - applied - refused.count, refused: refused)
     }
@@ -96,23 +101,48 @@ final class WriteSession {
     }
 
     /// Stores `record` as the row of its key with the next `seq`, and returns that `seq`.
-    @discardableResult
     private func upsert(_ record: Record) throws -> Int64 {
         let seq = nextSeq
-        try connection.run(
-            """
-            INSERT INTO kv (key, value, lamport, origin, seq, deleted, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, \(SQLText.now))
-            ON CONFLICT (key) DO UPDATE SET
-                value = excluded.value, lamport = excluded.lamport, origin = excluded.origin,
-                seq = excluded.seq, deleted = excluded.deleted, updated_at = excluded.updated_at
-            """,
+        _ = try upsert(record, onlyIfNewer: false)
+        return seq
+    }
+
+    /// Stores `record` as the row of its key with the next `seq` — with `onlyIfNewer`, only if
+    /// its version is greater than the stored row's — and says whether it did.
+    private func upsert(_ record: Record, onlyIfNewer: Bool) throws -> Bool {
+        let statements = try preparedStatements()
+        let changed = try connection.run(
+            onlyIfNewer ? statements.remote : statements.local,
             [
                 .text(record.key), record.value.map(SQLiteValue.blob) ?? .null,
                 .integer(record.version.lamport), .text(record.version.origin.rawValue),
-                .integer(seq), .integer(record.isTombstone ? 1 : 0),
+                .integer(nextSeq), .integer(record.isTombstone ? 1 : 0), .text(timestamp),
             ])
+        guard changed > 0 else { return false }
         nextSeq += 1
-        return seq
+        return true
     }
+
+    private func preparedStatements() throws -> (local: Statement, remote: Statement) {
+        if let statements { return statements }
+        let prepared = (
+            local: try connection.cachedStatement(Self.upsertSQL),
+            remote: try connection.cachedStatement(Self.upsertSQL + Self.onlyIfNewerSQL))
+        statements = prepared
+        return prepared
+    }
+
+    private static let upsertSQL = """
+        INSERT INTO kv (key, value, lamport, origin, seq, deleted, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (key) DO UPDATE SET
+            value = excluded.value, lamport = excluded.lamport, origin = excluded.origin,
+            seq = excluded.seq, deleted = excluded.deleted, updated_at = excluded.updated_at
+        """
+
+    private static let onlyIfNewerSQL = """
+
+        WHERE excluded.lamport > kv.lamport
+           OR (excluded.lamport = kv.lamport AND excluded.origin > kv.origin)
+        """
 }

@@ -182,6 +182,21 @@ public final class Connection: @unchecked Sendable {
         return changes
     }
 
+    /// Runs `statement`, one of this connection's that the caller keeps (from `cachedStatement`)
+    /// so a hot path skips the cache's look-up by SQL text, bound to `values`; returns the
+    /// number of rows it changed. The statement is reset and its bindings cleared afterwards.
+    @discardableResult
+    public func run(_ statement: Statement, _ values: [SQLiteValue]) throws(SQLiteError) -> Int {
+        precondition(!statement.inUse, "a kept statement is run while a helper of the connection lends it out")
+        defer {
+            statement.reset()
+            statement.clearBindings()
+        }
+        try statement.bind(values)
+        while try statement.step() {}
+        return changes
+    }
+
     /// Runs a query and maps every row with `row`, which reads the current row's columns.
     public func rows<T>(
         _ sql: String, _ values: [SQLiteValue] = [], _ row: (Statement) throws -> T
