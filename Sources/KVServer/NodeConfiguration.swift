@@ -53,6 +53,8 @@ public struct NodeConfiguration: Sendable {
 
     /// Fault injection for crash tests only: see `StoreConfiguration.holdInMigrationMarker`.
     public var holdInMigrationMarker: String? = nil
+    /// Benchmarks only: see `StoreConfiguration.extraPragmas`.
+    public var extraPragmas: [SQLitePragma] = []
 
     public init(id: NodeID, databasePath: String) {
         self.id = id
@@ -65,6 +67,7 @@ public struct NodeConfiguration: Sendable {
         configuration.readConnections = readConnections
         configuration.maxDatabaseBytes = maxDatabaseBytes
         configuration.holdInMigrationMarker = holdInMigrationMarker
+        configuration.extraPragmas = extraPragmas
         return configuration
     }
 

@@ -31,6 +31,7 @@ enum Bootstrap {
         // In a file that is a 4 KiB pwrite per row (catch-up of 300 000 rows wrote 10× more
         // than without the triggers); in memory it is a memcpy, freed with the statement.
         try connection.execute("PRAGMA temp_store = MEMORY")
+        for pragma in configuration.extraPragmas { try connection.execute(pragma.statement) }
         if let limit = configuration.maxDatabaseBytes {
             let pageSize = try connection.firstRow("PRAGMA page_size") { $0.int64(at: 0) } ?? 4096
             try connection.execute("PRAGMA max_page_count = \(max(1, Int64(limit) / max(1, pageSize)))")

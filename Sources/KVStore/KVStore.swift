@@ -49,7 +49,7 @@ public final class KVStore: Sendable {
         do {
             readers = try ReadPool(
                 path: path, capacity: configuration.readConnections,
-                busyTimeout: configuration.busyTimeoutMilliseconds)
+                busyTimeout: configuration.busyTimeoutMilliseconds, pragmas: configuration.extraPragmas)
         } catch {
             await writer.stop()
             throw StoreError(error, path: path)

@@ -18,23 +18,26 @@ final class ReadPool: Sendable {
     private let path: String
     private let capacity: Int
     private let busyTimeout: Int
+    private let pragmas: [SQLitePragma]
 
     /// Opens `capacity` (at least 1) read-only connections to the store at `path`, which must
     /// already be bootstrapped.
-    init(path: String, capacity: Int, busyTimeout: Int) throws {
+    init(path: String, capacity: Int, busyTimeout: Int, pragmas: [SQLitePragma] = []) throws {
         self.path = path
         self.capacity = max(1, capacity)
         self.busyTimeout = busyTimeout
+        self.pragmas = pragmas
         var idle: [Connection] = []
         for _ in 0..<self.capacity {
-            idle.append(try Self.open(path: path, busyTimeout: busyTimeout))
+            idle.append(try Self.open(path: path, busyTimeout: busyTimeout, pragmas: pragmas))
         }
         state = Mutex(State(idle: idle))
     }
 
-    private static func open(path: String, busyTimeout: Int) throws -> Connection {
+    private static func open(path: String, busyTimeout: Int, pragmas: [SQLitePragma]) throws -> Connection {
         let connection = try Connection(path: path, mode: .readOnly)
         connection.setBusyTimeout(milliseconds: busyTimeout)
+        for pragma in pragmas { try connection.execute(pragma.statement) }
         return connection
     }
 
@@ -67,7 +70,7 @@ final class ReadPool: Sendable {
         }
         if let pooled { return pooled }
         do {
-            return try Self.open(path: path, busyTimeout: busyTimeout)
+            return try Self.open(path: path, busyTimeout: busyTimeout, pragmas: pragmas)
         } catch {
             throw StoreError(error, path: path)
         }

@@ -48,6 +48,11 @@ public struct StoreConfiguration: Sendable {
     /// (at most 60 s, then goes on), so that a test can `kill -9` the process at exactly that
     /// point. `kvnode` takes it from `$KVNODE_FAULT_HOLD_IN_MIGRATION`.
     public var holdInMigrationMarker: String? = nil
+    /// SQLite settings run on every connection after the store's own, to choose them by
+    /// measurement (docs/performance.md, "SQLite settings"): each `name=value`, such as
+    /// `cache_size=-16000`. Empty (default) in every real run; `kvnode` takes them from
+    /// `$KVNODE_SQLITE_PRAGMAS`, separated by `;`. See `SQLitePragma` for what is accepted.
+    public var extraPragmas: [SQLitePragma] = []
 
     public init(
         path: String,

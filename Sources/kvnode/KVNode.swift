@@ -157,6 +157,12 @@ struct KVNodeCommand: AsyncParsableCommand {
         configuration.tombstoneGrace = .milliseconds(Int64(tombstoneGrace * 1000))
         configuration.antiEntropyInterval = .milliseconds(Int64(antiEntropyInterval * 1000))
         configuration.holdInMigrationMarker = ProcessInfo.processInfo.environment["KVNODE_FAULT_HOLD_IN_MIGRATION"]
+        if let pragmas = ProcessInfo.processInfo.environment["KVNODE_SQLITE_PRAGMAS"] {
+            switch SQLitePragma.list(pragmas) {
+            case .success(let list): configuration.extraPragmas = list
+            case .failure(let error): throw StartupFailure(message: "KVNODE_SQLITE_PRAGMAS: \(error)")
+            }
+        }
         if let clusterTokenFile {
             configuration.clusterToken = try readToken(clusterTokenFile, flag: "--cluster-token-file")
         }
