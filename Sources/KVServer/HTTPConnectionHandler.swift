@@ -2,8 +2,7 @@ import NIOCore
 import NIOSSL
 import NIOHTTP1
 
-/// Serves the requests of one HTTP/1.1 connection, one at a time (`HTTPServerPipelineHandler`
-/// before it holds back pipelined requests until the previous response has ended).
+/// Serves the requests of one HTTP/1.1 connection, one at a time, in the order they came.
 ///
 /// It collects a request's body up to the limit its route allows, hands the request to
 /// `KVResponder.serve`, and writes the response from whichever thread finishes it (the event
@@ -12,8 +11,18 @@ import NIOHTTP1
 /// peer without the token) is answered at once and its body is read and dropped, so the client
 /// can read the answer and reuse the connection. Read-idle for the idle timeout closes the
 /// connection unless a response is being produced (a watch may stay silent for long).
-final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+///
+/// Pipelining is its own job, not `HTTPServerPipelineHandler`'s: that handler holds back the
+/// channel's `read` until each response has ended, and NIO answers a held-back read by taking
+/// the socket out of epoll and putting it back — two `epoll_ctl` calls per request whenever the
+/// response comes later than the request's read (every PUT, which waits for its commit).
+/// Here parts that arrive while a response is pending wait in `queued`, and reading goes on
+/// unless a pipelining client has more than `maxQueuedParts` parts or `maxQueuedBytes` of
+/// body queued. A graceful shutdown (`ChannelShouldQuiesceEvent`) closes the connection at
+/// once when it is between requests, else after the response in flight.
+final class HTTPConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
     private enum State {
@@ -29,10 +38,19 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     /// Body bytes dropped after an early answer before the connection is closed instead.
     static let maxDiscardBytes = 64 << 20
+    /// Pipelined parts, and their body bytes, held while a response is pending before the
+    /// connection stops reading.
+    static let maxQueuedParts = 64
+    static let maxQueuedBytes = 1 << 20
 
     private let responder: KVResponder
     private var state = State.idle
     private var stream: Task<Void, Never>?
+    private var queued = CircularBuffer<HTTPServerRequestPart>()
+    private var queuedBytes = 0
+    private var readHeldBack = false
+    private var draining = false
+    private var quiescing = false
 
     init(responder: KVResponder) {
         self.responder = responder
@@ -44,8 +62,58 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         ((try? context.pipeline.syncOperations.nioSSL_peerCertificate()) ?? nil) != nil
     }
 
+    // MARK: Reading requests in order
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if quiescing, case .idle = state { return }  // closing: no new request is started
+        if case .responding = state {
+            queue(part)
+        } else if !queued.isEmpty {
+            queue(part)
+            drain(context: context)
+        } else {
+            handle(part, context: context)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if queued.count >= Self.maxQueuedParts || queuedBytes >= Self.maxQueuedBytes {
+            readHeldBack = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func queue(_ part: HTTPServerRequestPart) {
+        if case .body(let chunk) = part { queuedBytes += chunk.readableBytes }
+        queued.append(part)
+    }
+
+    /// Hands queued parts on while no response is pending; reads again once the queue is short.
+    private func drain(context: ChannelHandlerContext) {
+        guard !draining else { return }  // a response that ends inside `handle` comes back here
+        draining = true
+        defer { draining = false }
+        while !queued.isEmpty {
+            if case .responding = state { break }
+            if quiescing, case .idle = state {
+                queued.removeAll()
+                queuedBytes = 0
+                break
+            }
+            let part = queued.removeFirst()
+            if case .body(let chunk) = part { queuedBytes -= chunk.readableBytes }
+            handle(part, context: context)
+        }
+        if readHeldBack, queued.count < Self.maxQueuedParts, queuedBytes < Self.maxQueuedBytes {
+            readHeldBack = false
+            context.read()
+        }
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             let screening = responder.screen(
                 head, presentedCertificate: responder.peersNeedCertificates && Self.presentedCertificate(context))
@@ -97,7 +165,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 }
             case .discarding(let keepAlive, _):
                 state = .idle
-                if !keepAlive { context.close(promise: nil) }
+                if !keepAlive || quiescing { context.close(promise: nil) }
             case .idle, .responding:
                 break
             }
@@ -108,6 +176,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             if case .responding = state { return }
             context.close(promise: nil)
+            return
+        }
+        if event is ChannelShouldQuiesceEvent {
+            quiescing = true
+            if case .idle = state { context.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -125,7 +198,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     // MARK: Writing the response
 
-    private func write(_ response: ServerResponse, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func write(_ response: ServerResponse, version: HTTPVersion, keepAlive requested: Bool, context: ChannelHandlerContext) {
+        let keepAlive = requested && !quiescing
         var headers = response.headers
         if !keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
         switch response.body {
@@ -167,7 +241,13 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         if case .responding = state { state = .idle }
         if keepAlive {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            drain(context: context)
         } else {
+            // Nothing after this response is served: what the client pipelined behind a
+            // `Connection: close` is dropped, as the close says it will be.
+            quiescing = true
+            queued.removeAll()
+            queuedBytes = 0
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
         }

@@ -50,6 +50,33 @@ struct HTTPServerTests {
         }
     }
 
+    /// Far more than `HTTPConnectionHandler.maxQueuedParts` (64) pipelined at once (2 001
+    /// parts): the connection stops reading while they wait, then reads on, and every answer
+    /// comes back in order.
+    @Test func aLongPipelineIsAnsweredInOrderWhileReadingPauses() async throws {
+        try await withNode { node, _ in
+            let connection = try RawConnection(port: try port(of: node))
+            defer { connection.close() }
+            let count = 400
+            var requests = ""
+            for index in 1...count {
+                let value = "value-\(index)"
+                requests += "PUT /kv/long\(index) HTTP/1.1\r\nHost: x\r\nContent-Length: \(value.utf8.count)\r\n\r\n\(value)"
+                requests += "GET /kv/long\(index) HTTP/1.1\r\nHost: x\r\n\r\n"
+            }
+            requests += "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            #expect(connection.send(Array(requests.utf8)))
+            let outcome = await readOffThePool(connection)
+            let (codes, text) = statuses(outcome.bytes)
+            #expect(codes.count == 2 * count + 1, "\(codes.count) answers")
+            #expect(codes.allSatisfy { $0 == 200 })
+            let values = text.components(separatedBy: "\r\n\r\n").compactMap { $0.hasPrefix("value-") ? String($0.prefix { $0 != "H" }) : nil }
+            #expect(values == (1...count).map { "value-\($0)" }, "each GET answered the PUT just before it")
+            #expect(outcome.closed)
+            #expect(try await node.store.state().lastSeq == Int64(count))
+        }
+    }
+
     @Test func aChunkedBodyPastTheLimitIs413AndTheConnectionStaysUsable() async throws {
         try await withNode(configure: { $0.maxValueBytes = 1000 }) { node, client in
             let connection = try RawConnection(port: try port(of: node))
