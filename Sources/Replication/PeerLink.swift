@@ -114,19 +114,54 @@ actor PeerLink {
     /// Sends the next batch of our feed past the peer's mark, leaving out rows the peer has
     /// (docs/protocol.md, "Leaving out what the receiver has"): its own writes, once it has
     /// been sent everything up to `resend_all_through`, and the writes it said it holds.
+    ///
+    /// A batch made only of other nodes' writes is a forward: in a full mesh their writers
+    /// push them to the peer too, at the same moment, and the peer's last reply predates
+    /// that. So such a batch waits `forwardHold`, asks the peer (an empty push) what it holds
+    /// now, and is read again without that: forwards shrink to what the peer lacks — a
+    /// writer that cannot reach it, a file that lost rows. Three nodes with the load on one
+    /// sent 2.66 rows per write before this, and every extra row costs the receivers CPU.
     func pushOnce() async throws -> PushOutcome {
         if !greeted { try await hello() }
-        let page = try await store.feed(
-            for: peer.id, after: pushedSeq, maxRows: configuration.batchRows, maxBytes: configuration.batchBytes,
-            receiverHolds: peerCoverage)
+        var page = try await nextPage()
         guard page.to > pushedSeq else {
             recordSuccess()
             return .upToDate
         }
         let probe = lastPushDeferred
+        if !probe, !page.rows.isEmpty, page.rows.allSatisfy({ $0.record.version.origin != configuration.identity }) {
+            if configuration.forwardHold > .zero { try await Task.sleep(for: configuration.forwardHold) }
+            switch try await push(FeedBatch(from: pushedSeq, to: pushedSeq, rows: []), of: page, final: false) {
+            case .pushed: break
+            case let other: return other
+            }
+            page = try await nextPage()
+            guard page.to > pushedSeq else {
+                recordSuccess()
+                return .upToDate
+            }
+        }
         let batch = probe ? FeedBatch(from: pushedSeq, to: pushedSeq, rows: []) : FeedBatch(from: pushedSeq, to: page.to, rows: page.rows)
+        let outcome = try await push(batch, of: page, final: !probe && page.to == page.lastSeq)
+        if case .pushed = outcome, !probe {
+            health.rowsSent += page.rows.count
+            return .pushed(rows: page.rows.count)
+        }
+        return outcome
+    }
+
+    private func nextPage() async throws -> FeedPage {
+        try await store.feed(
+            for: peer.id, after: pushedSeq, maxRows: configuration.batchRows, maxBytes: configuration.batchBytes,
+            receiverHolds: peerCoverage)
+    }
+
+    /// Sends `batch`, read from `page`, and takes in the reply: the peer's mark of our feed and
+    /// what it holds. `final`: the batch reaches the end of our feed, so it carries our clock
+    /// and coverage. `.pushed(rows: 0)` when the peer took it.
+    private func push(_ batch: FeedBatch, of page: FeedPage, final: Bool) async throws -> PushOutcome {
         var fields = headers(epoch: page.epoch) + [("Content-Type", PeerProtocol.batchContentType)]
-        if !probe, page.to == page.lastSeq {
+        if final {
             fields.append((PeerProtocol.clockHeader, String(page.clock)))
             if !page.coverage.isEmpty { fields.append((PeerProtocol.coveredHeader, PeerProtocol.coverageText(page.coverage))) }
         }
@@ -142,9 +177,7 @@ actor PeerLink {
                 (try? NodeID(id)).map { FeedExclusion(origin: $0, throughLamport: lamport) }
             }
             try await persistPushedSeqNowAndThen()
-            if probe { return .pushed(rows: 0) }
-            health.rowsSent += page.rows.count
-            return .pushed(rows: page.rows.count)
+            return .pushed(rows: 0)
         case 409:
             // The peer's mark moved behind ours (its file changed) or it does not know our epoch:
             // greet again, which rewinds to its mark.

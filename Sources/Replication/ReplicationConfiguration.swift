@@ -28,6 +28,11 @@ public struct ReplicationConfiguration: Sendable {
     /// How long a pusher waits before trying again when the peer deferred its push (the peer
     /// is pulling our feed in its start-up catch-up). Default 200 ms.
     public var deferredPushPause: Duration = .milliseconds(200)
+    /// How long a pusher holds a batch made only of other nodes' writes before it asks the
+    /// peer what it now holds of them and leaves that out (`PeerLink.pushOnce`): the writers'
+    /// own pushes usually land first, so the forward shrinks to what the peer lacks. Default
+    /// 2 ms; zero forwards at once (with what the last reply said).
+    public var forwardHold: Duration = .milliseconds(2)
     /// How long one request to a peer may take. Default 10 s.
     public var requestTimeout: Duration = .seconds(10)
     /// How peers with `https://` URLs are verified and what certificate this node shows them;
