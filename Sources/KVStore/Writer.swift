@@ -62,6 +62,9 @@ final class Writer: Sendable {
             broadcaster: broadcaster, logger: logger)
         let node = try await withCheckedThrowingContinuation { (ready: CheckedContinuation<NodeRow, any Error>) in
             let thread = Thread {
+                // Named from inside: on Linux a name given before `start()` does not reach the
+                // thread, which then shows in `top -H` and `perf` as a dispatch worker.
+                Thread.current.name = "converge-writer"
                 let connection: Connection
                 let node: NodeRow
                 do {
@@ -83,7 +86,6 @@ final class Writer: Sendable {
                 connection.close()
                 writer.finish()
             }
-            thread.name = "converge-writer"
             thread.start()
         }
         return (writer, node)
