@@ -125,34 +125,34 @@ public enum FeedCodec {
             FeedDecodingError(offset: offset, reason: reason)
         }
 
-        mutating func byte(_ what: String) throws(FeedDecodingError) -> UInt8 {
-            guard offset < bytes.count else { throw error("truncated before \(what)") }
+        mutating func byte(_ what: @autoclosure () -> String) throws(FeedDecodingError) -> UInt8 {
+            guard offset < bytes.count else { throw error("truncated before \(what())") }
             defer { offset += 1 }
             return bytes[offset]
         }
 
-        mutating func varint(_ what: String) throws(FeedDecodingError) -> UInt64 {
+        mutating func varint(_ what: @autoclosure () -> String) throws(FeedDecodingError) -> UInt64 {
             var result: UInt64 = 0
             var shift: UInt64 = 0
             while true {
-                let next = try byte(what)
-                guard shift < 64, !(shift == 63 && next > 1) else { throw error("\(what) overflows 64 bits") }
+                let next = try byte(what())
+                guard shift < 64, !(shift == 63 && next > 1) else { throw error("\(what()) overflows 64 bits") }
                 result |= UInt64(next & 0x7F) << shift
                 if next & 0x80 == 0 { return result }
                 shift += 7
             }
         }
 
-        mutating func int64(_ what: String) throws(FeedDecodingError) -> Int64 {
-            let raw = try varint(what)
-            guard raw <= UInt64(Int64.max) else { throw error("\(what) is negative or too large") }
+        mutating func int64(_ what: @autoclosure () -> String) throws(FeedDecodingError) -> Int64 {
+            let raw = try varint(what())
+            guard raw <= UInt64(Int64.max) else { throw error("\(what()) is negative or too large") }
             return Int64(raw)
         }
 
-        mutating func bytes(_ what: String, limit: Int) throws(FeedDecodingError) -> ArraySlice<UInt8> {
-            let length = try varint("length of \(what)")
-            guard length <= UInt64(limit) else { throw error("\(what) is \(length) bytes; the limit is \(limit)") }
-            guard length <= UInt64(bytes.count - offset) else { throw error("truncated inside \(what)") }
+        mutating func bytes(_ what: @autoclosure () -> String, limit: Int) throws(FeedDecodingError) -> ArraySlice<UInt8> {
+            let length = try varint("length of \(what())")
+            guard length <= UInt64(limit) else { throw error("\(what()) is \(length) bytes; the limit is \(limit)") }
+            guard length <= UInt64(bytes.count - offset) else { throw error("truncated inside \(what())") }
             defer { offset += Int(length) }
             return bytes[offset..<offset + Int(length)]
         }
