@@ -48,11 +48,13 @@ start_node() { # start_node ID PORT DB FLAGS... ; waits until it answers
   echo "compare.sh: node $id did not start" >&2; cat "$tmp/$id.log" >&2; exit 1
 }
 stop_nodes() { for p in "${pids[@]}"; do { kill "$p"; wait "$p"; } 2>/dev/null; done; pids=(); }
+steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; } # time the hypervisor took from this VM (100/s)
 wrk_fig() { # wrk_fig NAME URL SCRIPT DETAILS
-  local o rps p99
+  local o rps p99 s0
+  s0=$(steal_ticks)
   o=$(KEY_PREFIX=k KEYS=${KEYS:-1000} wrk -t1 -c64 -d"${DUR}s" --latency -s "$3" "$2" 2>&1)
   rps=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$o"); p99=$(awk '$1 == "99%" {print $2}' <<<"$o")
-  echo "$1: $rps req/s ($4; wrk -t1 -c64 -d${DUR}s; $(awk '/requests in/ {print $1}' <<<"$o") requests, non-2xx $(awk '/Non-2xx/ {print $NF}' <<<"$o" | grep . || echo 0); p99 $p99)"
+  echo "$1: $rps req/s ($4; wrk -t1 -c64 -d${DUR}s; $(awk '/requests in/ {print $1}' <<<"$o") requests, non-2xx $(awk '/Non-2xx/ {print $NF}' <<<"$o" | grep . || echo 0); p99 $p99; steal $(( ($(steal_ticks) - s0) / 100 )) s)"
   LAST=$(awk '/requests in/ {print $1}' <<<"$o")
 }
 
