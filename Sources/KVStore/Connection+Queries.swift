@@ -10,13 +10,6 @@ extension Connection {
         }
     }
 
-    /// The stored version of `key`, for the merge decision; nil if the key was never seen.
-    func version(forKey key: String) throws -> Version? {
-        try firstRow("SELECT lamport, origin FROM kv WHERE key = ?", [.text(key)]) { row in
-            try Self.version(lamport: row.int64(at: 0), origin: row.text(at: 1), key: key)
-        }
-    }
-
     /// Live keys starting with `prefix` and greater than `after`, in byte order.
     ///
     /// The prefix becomes a key range `[prefix, successor)` so the primary-key index bounds

@@ -1,5 +1,6 @@
 import KVCore
 import Testing
+import TestSupport
 
 @testable import KVStore
 
@@ -26,6 +27,28 @@ struct ApplyTests {
             #expect(try await store.apply([remote("k", "from C", lamport: 5, origin: nodeC)]).applied == 1)
             #expect(try await store.get(key: "k")?.record == remote("k", "from C", lamport: 5, origin: nodeC))
             #expect(try await store.get(key: "k")?.seq == 3)
+        }
+    }
+
+    /// The store decides inside its upsert (SQL, origins compared as SQLite compares TEXT);
+    /// `Merge.shouldReplace` is the rule. Random pairs of versions, with origins that differ
+    /// in case, length and punctuation, must get the same answer from both.
+    @Test("the upsert's version comparison agrees with Merge.shouldReplace on random pairs")
+    func upsertAgreesWithTheMergeRule() async throws {
+        let seed = SeededRandom.seed()
+        var random = SeededRandom(seed: seed)
+        let origins = ["A", "B", "AB", "a", "b", "node-7", "node_7", "node.7", "Z9", "B-"].map(node)
+        try await withStore(id: node("local")) { store, _ in
+            for round in 0..<SeededRandom.fuzzRounds(300) {
+                let key = "k\(round)"
+                let stored = Version(lamport: Int64.random(in: 1...4, using: &random), origin: origins.randomElement(using: &random)!)
+                let incoming = Version(lamport: Int64.random(in: 1...4, using: &random), origin: origins.randomElement(using: &random)!)
+                _ = try await store.apply([remote(key, "stored", lamport: stored.lamport, origin: stored.origin)])
+                let result = try await store.apply([remote(key, "incoming", lamport: incoming.lamport, origin: incoming.origin)])
+                let expected = Merge.shouldReplace(stored: stored, with: incoming)
+                #expect(result.applied == (expected ? 1 : 0), "seed \(seed): stored \(stored), incoming \(incoming)")
+                #expect(try await store.get(key: key)?.record.version == (expected ? incoming : stored), "seed \(seed)")
+            }
         }
     }
 
