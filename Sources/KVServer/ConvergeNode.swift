@@ -61,7 +61,7 @@ public final class ConvergeNode: Sendable {
             store: store, nodeID: nodeID, maxValueBytes: configuration.maxValueBytes,
             clientToken: configuration.clientToken, metrics: metrics, logger: logger,
             statusReporter: { try await Self.status(of: store, replicator: replicator, metrics: metrics) },
-            peers: PeerEndpoint(store: store, replicator: replicator), replicator: replicator,
+            peers: PeerEndpoint(store: store, configuration: configuration.replicationConfiguration, gate: replicator), replicator: replicator,
             databasePath: configuration.databasePath, shutdown: shutdown)
         responder.peersNeedCertificates = configuration.tls?.caFile != nil
 

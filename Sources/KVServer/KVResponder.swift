@@ -209,6 +209,7 @@ struct KVResponder: Sendable {
             return try json(
                 await peers.push(
                     from: sender, epoch: request.headers.first(name: PeerProtocol.epochHeader),
+                    lane: request.headers.first(name: PeerProtocol.laneHeader),
                     clock: request.headers.first(name: PeerProtocol.clockHeader),
                     covered: request.headers.first(name: PeerProtocol.coveredHeader),
                     body: Array(buffer: request.body)))
@@ -223,7 +224,7 @@ struct KVResponder: Sendable {
             response.headers.add(name: PeerProtocol.epochHeader, value: feed.epoch)
             response.headers.add(name: PeerProtocol.lastSeqHeader, value: String(feed.lastSeq))
             response.headers.add(name: PeerProtocol.clockHeader, value: String(feed.clock))
-            response.headers.add(name: PeerProtocol.coveredHeader, value: feed.coverage)
+            response.headers.add(name: PeerProtocol.coveredHeader, value: PeerProtocol.coverageText(feed.coverage))
             return response
         }
     }

@@ -43,7 +43,7 @@ enum Bootstrap {
             if !applied.isEmpty, let marker = configuration.holdInMigrationMarker {
                 FaultInjection.hold(creating: marker, logger: logger)
             }
-            return try nodeRow(connection, path: path, nodeID: configuration.nodeID)
+            return try nodeRow(connection, path: path, nodeID: configuration.nodeID, epochSource: configuration.epochSource)
         }
         for migration in applied {
             logger.info(
@@ -102,14 +102,16 @@ enum Bootstrap {
     }
 
     /// The node row, made now if the file is new; throws if it names another node.
-    private static func nodeRow(_ connection: Connection, path: String, nodeID: NodeID) throws -> NodeRow {
+    private static func nodeRow(
+        _ connection: Connection, path: String, nodeID: NodeID, epochSource: (@Sendable () -> String)?
+    ) throws -> NodeRow {
         if let stored = try storedNode(connection, path: path) {
             guard stored.id == nodeID else {
                 throw StoreError.wrongNode(path: path, fileNode: stored.id, requested: nodeID)
             }
             return stored
         }
-        let row = NodeRow(id: nodeID, epoch: newEpoch(), lamport: 0, nextSeq: 1)
+        let row = NodeRow(id: nodeID, epoch: epochSource?() ?? newEpoch(), lamport: 0, nextSeq: 1)
         try connection.run(
             "INSERT INTO node (singleton, id, epoch, lamport, next_seq, created_at) VALUES (1, ?, ?, ?, ?, \(SQLText.now))",
             [.text(row.id.rawValue), .text(row.epoch), .integer(row.lamport), .integer(row.nextSeq)])

@@ -162,6 +162,31 @@ extension KVStore {
         }
     }
 
+    /// Applies `peer`'s own writes sent on its own lane (docs/protocol.md): merges them like any
+    /// rows, without moving this node's mark of the peer's feed. With `senderClock` (the batch
+    /// reached the end of the peer's feed, and the caller checked it continues what the peer
+    /// sent since it greeted), and every row taken, records that this node holds every write of
+    /// the peer up to that time, in the same transaction. Throws `.unknownPeer` and
+    /// `.invalidRecord` as `applyFeed` does.
+    public func applyOwnWrites(from peer: NodeID, records: [Record], senderClock: Int64?) async throws -> PeerApplyResult {
+        try await writer.submit { session in
+            let connection = session.connection
+            guard let mark = try connection.pulledSeq(of: peer) else {
+                throw StoreError.unknownPeer(peer.rawValue)
+            }
+            if let index = records.firstIndex(where: { $0.version.origin != peer }) {
+                throw StoreError.invalidRecord(index: index, reason: "an own-lane batch of \(peer) holds a write of \(records[index].version.origin)")
+            }
+            let result = records.isEmpty ? ApplyResult(applied: 0, ignored: 0) : try session.apply(records)
+            if let senderClock, result.refused.isEmpty {
+                try connection.run(
+                    "UPDATE peers SET covered_lamport = max(covered_lamport, ?), last_contact = \(SQLText.now) WHERE id = ?",
+                    [.integer(senderClock), .text(peer.rawValue)])
+            }
+            return PeerApplyResult(mark: mark, applied: result.applied, refused: result.refused)
+        }
+    }
+
     /// What this node holds of its peers' writes (each peer with a `covered_lamport` above 0),
     /// as the exclusions a node sending its feed here may apply.
     public func coverage() async throws -> [FeedExclusion] {
@@ -221,7 +246,7 @@ extension KVStore {
     /// it, since the copy may be older than the claims.
     public func renewEpoch() async throws -> String {
         try await writer.submit { session in
-            let epoch = Bootstrap.newEpoch()
+            let epoch = self.configuration.epochSource?() ?? Bootstrap.newEpoch()
             try session.connection.run("UPDATE node SET epoch = ? WHERE singleton = 1", [.text(epoch)])
             try session.connection.execute("UPDATE peers SET covered_lamport = 0")
             return epoch
@@ -264,9 +289,17 @@ extension StoreError {
 extension KVStore {
     /// Deletes the tombstones that every peer has acknowledged (`seq <= ackedThrough`) and that
     /// this node stored more than `grace` ago (DESIGN.md §2), in one transaction; returns how
-    /// many. A key whose tombstone is purged reads as absent, which is what it was.
+    /// many. A key whose tombstone is purged reads as absent, which is what it was. A grace of zero
+    /// or less purges every acknowledged tombstone.
     public func purgeTombstones(ackedThrough: Int64, olderThan grace: Duration) async throws -> Int {
-        let seconds = max(0, grace.inSeconds)
+        if grace <= .zero {
+            // No grace: every acknowledged tombstone goes, whatever the wall clock says (the
+            // simulator relies on this to replay bit for bit).
+            return try await writer.submit { session in
+                try session.connection.run("DELETE FROM kv WHERE deleted = 1 AND seq <= ?", [.integer(ackedThrough)])
+            }
+        }
+        let seconds = grace.inSeconds
         return try await writer.submit { session in
             try session.connection.run(
                 """

@@ -53,6 +53,9 @@ public struct StoreConfiguration: Sendable {
     /// `cache_size=-16000`. Empty (default) in every real run; `kvnode` takes them from
     /// `$KVNODE_SQLITE_PRAGMAS`, separated by `;`. See `SQLitePragma` for what is accepted.
     public var extraPragmas: [SQLitePragma] = []
+    /// Makes the epoch of a new file and of a renewal. Nil (default): a random 128-bit id. The
+    /// simulator sets a counter so that a run replays bit for bit from its seed.
+    public var epochSource: (@Sendable () -> String)? = nil
 
     public init(
         path: String,

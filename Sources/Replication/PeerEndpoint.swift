@@ -1,6 +1,7 @@
 public import KVCore
 public import KVStore
 import Foundation
+import Synchronization
 
 /// The serving side of the peer protocol: what a node does when another node greets it, pushes
 /// a batch to it, or pulls its feed. Transport-free: `KVServer` maps the HTTP requests under
@@ -10,17 +11,20 @@ import Foundation
 /// any byte of the body is parsed into the store.
 public struct PeerEndpoint: Sendable {
     let store: KVStore
-    let identity: NodeID
+    public let identity: NodeID
     let knownPeers: Set<NodeID>
     let clusterToken: String?
     let batchRows: Int
     let batchBytes: Int
-    let replicator: Replicator
+    let gate: any ReplicationGate
+    /// Per sender, the seq up to which its own lane has been applied here since it last
+    /// greeted this process (docs/protocol.md, "Two lanes"). Not stored: after a restart, an
+    /// own batch must start at or below the mark, or the sender greets again.
+    let ownLanes = OwnLaneMarks()
 
-    public init(store: KVStore, replicator: Replicator) {
-        let configuration = replicator.configuration
+    public init(store: KVStore, configuration: ReplicationConfiguration, gate: any ReplicationGate) {
         self.store = store
-        self.replicator = replicator
+        self.gate = gate
         identity = configuration.identity
         knownPeers = Set(configuration.peers.map(\.id))
         clusterToken = configuration.clusterToken
@@ -38,6 +42,9 @@ public struct PeerEndpoint: Sendable {
         return id
     }
 
+    // MARK: Hello
+
+    /// A hello as JSON (`POST /internal/hello`).
     public func hello(from sender: NodeID, body: [UInt8]) async throws -> HelloReply {
         let request: HelloRequest
         do {
@@ -45,26 +52,64 @@ public struct PeerEndpoint: Sendable {
         } catch {
             throw PeerRequestError.malformed("the hello is not the expected JSON: \(error)")
         }
+        return try await hello(from: sender, request: request)
+    }
+
+    /// Records the sender's epoch (resetting this node's marks of it when it changed) and
+    /// answers with this node's id, epoch, last seq and mark of the sender's feed.
+    public func hello(from sender: NodeID, request: HelloRequest) async throws -> HelloReply {
         guard request.id == sender.rawValue else {
             throw PeerRequestError.malformed("the hello says it is from \(request.id) but \(PeerProtocol.nodeHeader) says \(sender)")
         }
         _ = try await store.notePeerEpoch(sender, epoch: request.epoch)
         let state = try await store.feedPosition()
         let mark = try await store.peer(sender)?.pulledSeq ?? 0
+        ownLanes.reset(sender, to: mark)
         return HelloReply(id: identity.rawValue, epoch: state.epoch, seq: state.lastSeq, pulledSeq: mark)
     }
 
-    /// Applies a pushed batch with the sender's mark. `clock` and `covered` are the `KV-Clock`
-    /// and `KV-Covered` headers: set by a sender whose batch reached the end of its feed, they
-    /// record what this node now holds of the sender's writes and of what the sender held.
-    /// While this node's start-up catch-up runs and will pull the sender's feed
-    /// (`Replicator.defersPushes`), a push is answered `deferred` without being applied, so no
-    /// row arrives twice, pulled and pushed; the sender tries again a little later.
+    // MARK: Push
+
+    /// A push as the HTTP route receives it: `lane`, `clock` and `covered` are the `KV-Lane`,
+    /// `KV-Clock` and `KV-Covered` headers.
     public func push(
-        from sender: NodeID, epoch: String?, clock: String? = nil, covered: String? = nil, body: [UInt8]
+        from sender: NodeID, epoch: String?, lane: String? = nil, clock: String? = nil, covered: String? = nil,
+        body: [UInt8]
+    ) async throws -> PushReply {
+        var senderClock: Int64?
+        if let clock {
+            guard let value = Int64(clock), value >= 0 else {
+                throw PeerRequestError.malformed("\(PeerProtocol.clockHeader) must be a Lamport time (a whole number ≥ 0)")
+            }
+            senderClock = value
+        }
+        let parsedLane: PushRequest.Lane
+        switch lane {
+        case nil, "feed": parsedLane = .feed
+        case "own": parsedLane = .own
+        case let other?: throw PeerRequestError.malformed("\(PeerProtocol.laneHeader) must be feed or own, not \(other)")
+        }
+        return try await push(
+            from: sender, epoch: epoch, lane: parsedLane, clock: senderClock, covered: try PeerProtocol.parseCoverage(covered),
+            body: body)
+    }
+
+    /// Applies a pushed batch (DESIGN.md §3, docs/protocol.md).
+    ///
+    /// `.feed` lane: the rows with the sender's mark, in one transaction; `clock` (set by a
+    /// sender whose batch reached the end of its feed) and `covered` record what this node now
+    /// holds of the sender's writes and of what the sender held. `.own` lane: the sender's own
+    /// writes, without moving the mark; accepted only when the batch continues what the sender
+    /// sent since it greeted (else `.gap`), and then `clock` records that this node holds every
+    /// write of the sender up to it. While this node's start-up catch-up runs and will pull the
+    /// sender's feed (`ReplicationGate.defersPushes`), a push is answered `deferred` without
+    /// being applied, so no row arrives twice, pulled and pushed; the sender tries again later.
+    public func push(
+        from sender: NodeID, epoch: String?, lane: PushRequest.Lane, clock: Int64?, covered: [FeedExclusion],
+        body: [UInt8]
     ) async throws -> PushReply {
         try await requireGreeted(sender, epoch: epoch)
-        if replicator.defersPushes(from: sender) {
+        if gate.defersPushes(from: sender) {
             let mark = try await store.peer(sender)?.pulledSeq ?? 0
             return PushReply(pulledSeq: mark, applied: 0, deferred: true)
         }
@@ -74,46 +119,64 @@ public struct PeerEndpoint: Sendable {
         } catch {
             throw PeerRequestError.malformed(error.description)
         }
-        var senderClock: Int64?
-        if let clock {
-            guard let value = Int64(clock), value >= 0 else {
-                throw PeerRequestError.malformed("\(PeerProtocol.clockHeader) must be a Lamport time (a whole number ≥ 0)")
-            }
-            senderClock = value
-        }
-        let senderCoverage = try PeerProtocol.parseCoverage(covered)
+        let records = batch.rows.map(\.record)
+        let result: PeerApplyResult
         do {
-            let result = try await store.applyFeed(
-                from: sender, records: batch.rows.map(\.record), batchFrom: batch.from, batchTo: batch.to,
-                senderClock: senderClock, senderCoverage: senderCoverage)
-            await replicator.noteReceived(from: sender, rows: batch.rows.count, refused: result.refused)
-            return PushReply(
-                pulledSeq: result.mark, applied: result.applied, covered: Self.wire(try await store.coverage()))
+            switch lane {
+            case .feed:
+                result = try await store.applyFeed(
+                    from: sender, records: records, batchFrom: batch.from, batchTo: batch.to, senderClock: clock,
+                    senderCoverage: covered)
+            case .own:
+                let mark = try await store.peer(sender)?.pulledSeq ?? 0
+                guard batch.from <= max(mark, ownLanes.mark(of: sender) ?? mark) else {
+                    throw PeerRequestError.gap(mark: mark)
+                }
+                result = try await store.applyOwnWrites(from: sender, records: records, senderClock: clock)
+                ownLanes.advance(sender, to: batch.to)
+            }
         } catch let error as StoreError {
             if let mark = error.feedGapMark { throw PeerRequestError.gap(mark: mark) }
+            if case .invalidRecord = error { throw PeerRequestError.malformed(error.description) }
             throw error
         }
+        gate.received(from: sender, rows: batch.rows.count, refused: result.refused, mark: result.mark)
+        return PushReply(pulledSeq: result.mark, applied: result.applied, covered: Self.wire(try await store.coverage()))
     }
 
-    /// The feed after `after`, encoded, with this node's epoch, last seq, clock and coverage
-    /// (`KV-Covered`, empty for none) for the headers. Leaves out the rows the sender has: its own writes (once it has been sent
-    /// everything up to `resend_all_through`), and the writes of the nodes it names in
-    /// `covered` (`A:120,B:7`: it holds A's writes up to Lamport time 120 and B's up to 7).
-    public func feed(
-        for sender: NodeID, after: String?, limit: String?, covered: String? = nil
-    ) async throws -> (body: [UInt8], epoch: String, lastSeq: Int64, clock: Int64, coverage: String) {
+    // MARK: Feed
+
+    /// One page of this node's feed for `sender`, encoded, with what goes in the reply's headers.
+    public struct FeedReply: Sendable {
+        public let body: [UInt8]
+        public let epoch: String
+        public let lastSeq: Int64
+        public let clock: Int64
+        public let coverage: [FeedExclusion]
+    }
+
+    /// The feed as the HTTP route receives its parameters (`after`, `limit`, `covered`).
+    public func feed(for sender: NodeID, after: String?, limit: String?, covered: String? = nil) async throws -> FeedReply {
         guard let after = after.flatMap(Int64.init), after >= 0 else {
             throw PeerRequestError.malformed("after must be a seq (a whole number ≥ 0)")
         }
         var rows = batchRows
         if let limit {
             guard let value = Int(limit), value >= 1 else { throw PeerRequestError.malformed("limit must be ≥ 1") }
-            rows = min(value, batchRows)
+            rows = value
         }
+        return try await feedPage(for: sender, epoch: nil, after: after, limit: rows, covered: try PeerProtocol.parseCoverage(covered))
+    }
+
+    /// The feed after `after`, at most `limit` rows (and the node's batch limits), with this
+    /// node's epoch, last seq, clock and coverage, read in the page's snapshot. Leaves out the
+    /// rows the sender has: its own writes (once it has been sent everything up to
+    /// `resend_all_through`), and the writes of the nodes it names in `covered`.
+    public func feedPage(for sender: NodeID, epoch: String?, after: Int64, limit: Int, covered: [FeedExclusion]) async throws -> FeedReply {
         let page = try await store.feed(
-            for: sender, after: after, maxRows: rows, maxBytes: batchBytes, receiverHolds: try PeerProtocol.parseCoverage(covered))
+            for: sender, after: after, maxRows: min(max(1, limit), batchRows), maxBytes: batchBytes, receiverHolds: covered)
         let body = FeedCodec.encode(FeedBatch(from: after, to: max(after, page.to), rows: page.rows))
-        return (body, page.epoch, page.lastSeq, page.clock, PeerProtocol.coverageText(page.coverage))
+        return FeedReply(body: body, epoch: page.epoch, lastSeq: page.lastSeq, clock: page.clock, coverage: page.coverage)
     }
 
     /// Coverage as the push reply carries it; nil when there is none.
@@ -122,11 +185,18 @@ public struct PeerEndpoint: Sendable {
         return Dictionary(exclusions.map { ($0.origin.rawValue, $0.throughLamport) }, uniquingKeysWith: { max($0, $1) })
     }
 
+    // MARK: Digest repair
+
     /// Every row of digest bucket `bucket` (two hex digits), encoded as a feed batch.
     public func bucket(for sender: NodeID, bucket text: String?) async throws -> [UInt8] {
         guard let text, text.utf8.count == 2, text.allSatisfy(\.isHexDigit), let bucket = Int(text, radix: 16) else {
             throw PeerRequestError.malformed("bucket must be two hex digits, 00 to ff")
         }
+        return try await self.bucket(for: sender, bucket: bucket)
+    }
+
+    /// Every row of digest bucket `bucket` (0–255), encoded as a feed batch with seqs 1…n.
+    public func bucket(for sender: NodeID, bucket: Int) async throws -> [UInt8] {
         let records = try await store.records(inBucket: bucket)
         let rows = records.enumerated().map { StoredRecord(record: $1, seq: Int64($0 + 1)) }
         return FeedCodec.encode(FeedBatch(from: 0, to: Int64(rows.count), rows: rows))
@@ -138,6 +208,25 @@ public struct PeerEndpoint: Sendable {
             throw PeerRequestError.notGreeted(sender.rawValue)
         }
     }
+}
+
+/// What the serving side of the peer protocol needs from this node's replication: whether to
+/// defer a peer's pushes (while catching up), and word of what a peer pushed.
+public protocol ReplicationGate: Sendable {
+    func defersPushes(from peer: NodeID) -> Bool
+    /// `peer` pushed `rows` rows that this node took (`refused`: refused for an absurd lamport);
+    /// this node's mark of its feed is now `mark`.
+    func received(from peer: NodeID, rows: Int, refused: [Record], mark: Int64)
+}
+
+/// The own-lane marks of `PeerEndpoint`: per sender, how far its own lane has been applied
+/// since it greeted this process.
+final class OwnLaneMarks: Sendable {
+    private let marks = Mutex<[NodeID: Int64]>([:])
+
+    func mark(of sender: NodeID) -> Int64? { marks.withLock { $0[sender] } }
+    func reset(_ sender: NodeID, to mark: Int64) { marks.withLock { $0[sender] = mark } }
+    func advance(_ sender: NodeID, to seq: Int64) { marks.withLock { $0[sender] = max($0[sender] ?? 0, seq) } }
 }
 
 /// Why a peer request was refused; `KVServer` gives each its status.
@@ -152,6 +241,16 @@ public enum PeerRequestError: Error, Equatable, CustomStringConvertible {
     case notGreeted(String)
     /// 409: the batch starts beyond this node's mark; the sender must rewind to `mark`.
     case gap(mark: Int64)
+
+    /// The HTTP status the error is answered with.
+    public var status: Int {
+        switch self {
+        case .unauthorized: return 401
+        case .unknownSender: return 403
+        case .malformed: return 400
+        case .notGreeted, .gap: return 409
+        }
+    }
 
     public var description: String {
         switch self {

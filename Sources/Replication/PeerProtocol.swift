@@ -18,6 +18,9 @@ public enum PeerProtocol {
     /// A's writes up to Lamport time 120 and B's up to 7). Also the `covered` parameter of a
     /// feed request, where it names what the requester holds.
     public static let coveredHeader = "KV-Covered"
+    /// On a push: `own` for a batch of the sender's own writes (the own lane), absent or `feed`
+    /// for a batch of its feed (docs/protocol.md, "Two lanes").
+    public static let laneHeader = "KV-Lane"
     /// The content type of a binary feed batch (`FeedCodec`).
     public static let batchContentType = "application/x-converge-feed"
 

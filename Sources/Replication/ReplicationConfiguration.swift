@@ -25,19 +25,28 @@ public struct ReplicationConfiguration: Sendable {
     public var tombstoneGrace: Duration = .seconds(86_400)
     /// Retry pacing for a peer that fails. Default 100 ms doubling to 5 s, with jitter.
     public var backoff = Backoff()
-    /// How long a pusher waits before trying again when the peer deferred its push (the peer
+    /// How long a session waits before trying again when the peer deferred its push (the peer
     /// is pulling our feed in its start-up catch-up). Default 200 ms.
     public var deferredPushPause: Duration = .milliseconds(200)
-    /// How long a pusher holds a batch made only of other nodes' writes before it asks the
-    /// peer what it now holds of them and leaves that out (`PeerLink.pushOnce`): the writers'
-    /// own pushes usually land first, so the forward shrinks to what the peer lacks. Default
-    /// 2 ms; zero forwards at once (with what the last reply said).
-    public var forwardHold: Duration = .milliseconds(2)
+    /// How long after a commit the feed lane forwards what a peer still lacks
+    /// (`ReplicationSettings.forwardDelay`). Default 100 ms.
+    public var forwardDelay: Duration = .milliseconds(100)
     /// How long one request to a peer may take. Default 10 s.
     public var requestTimeout: Duration = .seconds(10)
     /// How peers with `https://` URLs are verified and what certificate this node shows them;
     /// nil (default) trusts the system's store and shows none.
     public var peerTLS: ClientTLS?
+
+    /// The timing rules the pure core reads.
+    public var settings: ReplicationSettings {
+        var settings = ReplicationSettings()
+        settings.backoff = backoff
+        settings.deferredPushPause = deferredPushPause
+        settings.forwardDelay = forwardDelay
+        settings.antiEntropyInterval = antiEntropyInterval
+        settings.batchRows = batchRows
+        return settings
+    }
 
     public init(identity: NodeID, peers: [PeerConfig]) {
         self.identity = identity

@@ -4,168 +4,199 @@ public import Logging
 public import Foundation
 import Synchronization
 
-/// Runs a node's replication: catch-up at start, one pusher per peer woken by every commit,
-/// and a periodic anti-entropy pull (DESIGN.md §3).
+/// Runs a node's replication (DESIGN.md §3): the driver of `ReplicationCore`. It feeds the
+/// core the node's commits and the passing of time, performs the actions the core returns
+/// (`ReplicationEffects`, over one `PeerTransport` per peer), and hands the results back. It
+/// holds no decision of its own.
 ///
 /// `run()` returns when its task is cancelled (graceful shutdown); client writes never wait
-/// for it: pushers read the feed after the fact.
-public final class Replicator: Sendable {
+/// for it: the sessions read the feed after the fact.
+public final class Replicator: ReplicationGate, Sendable {
     public let configuration: ReplicationConfiguration
     let store: KVStore
     private let logger: Logger
-    private let links: [PeerLink]
-    private let catchingUpFlag = Atomic<Bool>(true)
-    /// The peers greeted at start-up: the catch-up will pull their feeds.
-    private let greetedAtStart = Mutex<Set<NodeID>>([])
-    private let catchUpState = Mutex(CatchUpState())
+    private let effects: ReplicationEffects
+    private let transports: [NodeID: any PeerTransport]
+    private let core = Mutex<ReplicationCore?>(nil)
+    private let origin = ContinuousClock.now
+    private let originDate = Date()
+    private let jobs = AsyncStream.makeStream(of: Job.self)
+    private typealias Job = @Sendable () async -> Void
 
-    private struct CatchUpState {
-        var started = ContinuousClock.now
-        var perPeer: [NodeID: (done: Int, toGo: Int64)] = [:]
+    /// How long the timer sleeps at most between two looks at what is due.
+    static let timerResolution: Duration = .milliseconds(20)
+
+    /// A replicator that reaches its peers over HTTP.
+    public convenience init(store: KVStore, configuration: ReplicationConfiguration, logger: Logger) throws {
+        var transports: [NodeID: any PeerTransport] = [:]
+        for peer in configuration.peers {
+            transports[peer.id] = try HTTPPeerTransport(peer: peer, configuration: configuration)
+        }
+        self.init(store: store, configuration: configuration, logger: logger, transports: transports)
     }
 
-    public init(store: KVStore, configuration: ReplicationConfiguration, logger: Logger) throws {
+    /// A replicator that reaches each peer through the given transport.
+    public init(
+        store: KVStore, configuration: ReplicationConfiguration, logger: Logger, transports: [NodeID: any PeerTransport]
+    ) {
         self.store = store
         self.configuration = configuration
         self.logger = logger
-        let epochGuard = EpochGuard()
-        links = try configuration.peers.map {
-            try PeerLink(peer: $0, configuration: configuration, store: store, logger: logger, epochGuard: epochGuard)
-        }
-        if links.isEmpty { catchingUpFlag.store(false, ordering: .relaxed) }
+        self.transports = transports
+        effects = ReplicationEffects(store: store, configuration: configuration)
     }
 
-    /// True until the first pull from every peer has finished or failed.
-    public var catchingUp: Bool { catchingUpFlag.load(ordering: .relaxed) }
+    private var now: Duration { ContinuousClock.now - origin }
 
-    /// Whether a push from `peer` is to be deferred (`PeerEndpoint.push`): while the start-up
-    /// catch-up runs, for a peer it greeted, since it pulls that peer's feed anyway and the
-    /// peers after the first leave out what this node then holds. A peer it could not greet
-    /// is not pulled, so its pushes are taken.
+    /// True until the start-up catch-up has tried every peer.
+    public var catchingUp: Bool {
+        core.withLock { $0?.catchingUp } ?? !configuration.peers.isEmpty
+    }
+
+    /// Whether a push from `peer` is to be deferred (`ReplicationCore.defersPushes`).
     public func defersPushes(from peer: NodeID) -> Bool {
-        catchingUpFlag.load(ordering: .relaxed) && greetedAtStart.withLock { $0.contains(peer) }
+        core.withLock { $0?.defersPushes(from: peer) } ?? false
+    }
+
+    public func received(from peer: NodeID, rows: Int, refused: [Record], mark: Int64) {
+        let now = self.now
+        step { $0.received(from: peer, rows: rows, refused: refused, mark: mark, now: now) }
     }
 
     /// Runs until cancelled.
     public func run() async {
-        await greetEveryone()
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.catchUp() }
-            for link in links {
-                group.addTask { await self.pushLoop(link) }
-            }
-            group.addTask { await self.antiEntropyLoop() }
-            await group.waitForAll()
+        let position: FeedPosition
+        let stored: [PeerState]
+        do {
+            position = try await store.feedPosition()
+            stored = try await store.peers()
+        } catch {
+            logger.error("replication cannot start: cannot read this node's marks: \(error)")
+            return
         }
-        for link in links { await link.close() }
+        let seed = UInt64.random(in: 0...UInt64.max)
+        core.withLock {
+            $0 = ReplicationCore(
+                identity: configuration.identity, peers: configuration.peers.map(\.id), stored: stored,
+                position: position, settings: configuration.settings, seed: seed)
+        }
+        let start = now
+        step { $0.start(now: start) }
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.followCommits() }
+            group.addTask { await self.keepTime() }
+            for await job in jobs.stream {
+                group.addTask { await job() }
+            }
+            group.cancelAll()
+        }
+        await close()
     }
 
-    // MARK: Catch-up and anti-entropy
+    private func followCommits() async {
+        for await lastSeq in store.commits() {
+            let now = self.now
+            step { $0.committed(lastSeq: lastSeq, now: now) }
+        }
+    }
 
-    /// Greets every reachable peer before anything is pulled or pushed, so that a restore from
-    /// an older copy of this file is detected while this node's seq is still the copy's: rows
-    /// applied by the catch-up would advance it and could hide the restore.
-    private func greetEveryone() async {
-        await withTaskGroup(of: Void.self) { group in
-            for link in links {
-                group.addTask {
-                    do {
-                        try await link.greet()
-                        self.greetedAtStart.withLock { _ = $0.insert(link.peer.id) }
-                    } catch {
-                        _ = await link.recordFailure(error)
-                    }
+    /// Wakes the core when something it waits for is due (a backoff, a deferred push, a
+    /// forward, an anti-entropy round), looking at least every `timerResolution`.
+    private func keepTime() async {
+        while !Task.isCancelled {
+            let now = self.now
+            let wake = core.withLock { $0?.nextWake(after: now) }
+            let pause = min(Self.timerResolution, max(.milliseconds(1), (wake ?? now + Self.timerResolution) - now))
+            do {
+                try await Task.sleep(for: pause)
+            } catch {
+                jobs.continuation.finish()
+                return
+            }
+            let later = self.now
+            step { $0.tick(now: later) }
+        }
+        jobs.continuation.finish()
+    }
+
+    private func close() async {
+        let marks = core.withLock { $0?.sessions.filter(\.greeted).map { ($0.peer, $0.marks.pushedSeq) } } ?? []
+        for (peer, pushed) in marks { try? await store.setPushedSeq(peer, pushed) }
+        for transport in transports.values { await transport.close() }
+    }
+
+    // MARK: Driving the core
+
+    /// Runs one step of the core under its lock and performs the actions it returns.
+    private func step(_ body: (inout ReplicationCore) -> [ReplicationAction]) {
+        let actions = core.withLock { slot -> [ReplicationAction] in
+            guard var machine = slot else { return [] }
+            slot = nil
+            let actions = body(&machine)
+            slot = machine
+            return actions
+        }
+        perform(actions)
+    }
+
+    private func perform(_ actions: [ReplicationAction]) {
+        for action in actions {
+            switch action {
+            case .log(let line):
+                log(line)
+            case .peer(let peer, let peerAction):
+                guard let transport = transports[peer] else { continue }
+                jobs.continuation.yield { [self] in
+                    let result = await effects.perform(peerAction, for: peer, over: transport)
+                    let now = self.now
+                    step { $0.handle(result, of: peerAction, for: peer, now: now) }
+                }
+            case .readOwnDigest, .purgeTombstones, .renewEpoch:
+                jobs.continuation.yield { [self] in
+                    guard let result = await effects.perform(action) else { return }
+                    let now = self.now
+                    step { $0.handle(result, now: now) }
                 }
             }
         }
     }
 
-    /// Pulls every peer's feed, one peer at a time, the one with the most to offer first (by
-    /// the last seq its hello gave). One at a time, because the rows most peers hold are the
-    /// same: after the first feed is applied this node holds that peer's writes, says so in
-    /// its next requests (`covered`), and the next peers leave them out instead of sending
-    /// them again.
-    private func catchUp() async {
-        catchUpState.withLock { $0 = CatchUpState() }
-        var ordered: [(link: PeerLink, offer: Int64)] = []
-        for link in links { ordered.append((link, await link.peerLastSeq)) }
-        ordered.sort { $0.offer > $1.offer }
-        for (link, _) in ordered where !Task.isCancelled {
-            await pull(from: link, reason: "caught up", tracksCatchUp: true)
+    private func log(_ line: LogLine) {
+        switch line.level {
+        case .debug: logger.debug("\(line.message)")
+        case .info: logger.info("\(line.message)")
+        case .notice: logger.notice("\(line.message)")
+        case .warning: logger.warning("\(line.message)")
+        case .error: logger.error("\(line.message)")
         }
-        catchingUpFlag.store(false, ordering: .relaxed)
-        if !links.isEmpty { logger.info("catch-up finished") }
     }
 
-    private func antiEntropyLoop() async {
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: configuration.antiEntropyInterval)
-            } catch {
-                return
-            }
-            // The start-up catch-up is pulling every feed already: a second pull beside it would
-            // bring the same rows twice, and a digest of a half-filled file differs from every
-            // peer's in every bucket, which would fetch whole buckets again.
-            guard !catchingUp else { continue }
-            for link in links where !Task.isCancelled {
-                await pull(from: link, reason: "anti-entropy repaired")
-            }
-            await repairFromDigests()
-            await purgeTombstones()
-        }
-    }
+    // MARK: Status
 
     /// Rows pulled so far, the seq distance left, and the rate, while the start-up catch-up runs.
     public var catchUpProgress: (rowsDone: Int64, rowsToGo: Int64, rowsPerSecond: Double)? {
-        guard catchingUp else { return nil }
-        return catchUpState.withLock { state in
-            let done = state.perPeer.values.reduce(0) { $0 + $1.done }
-            let toGo = state.perPeer.values.reduce(Int64(0)) { $0 + $1.toGo }
-            let seconds = (ContinuousClock.now - state.started).inSeconds
-            return (Int64(done), toGo, seconds > 0 ? Double(done) / seconds : 0)
-        }
+        let now = self.now
+        guard let progress = core.withLock({ $0?.catchUpProgress }) else { return nil }
+        let seconds = (now - progress.started).inSeconds
+        return (progress.rowsDone, progress.rowsToGo, seconds > 0 ? Double(progress.rowsDone) / seconds : 0)
     }
 
-    /// Purges the tombstones every configured peer has acknowledged and that are older than the
-    /// grace. A peer never heard from (mark 0) holds every purge back, by construction: no
-    /// deleted key can come back from a node that has not seen its delete.
-    private func purgeTombstones() async {
-        do {
-            let reports = try await peerReports()
-            let safe: Int64
-            if let lowest = reports.map(\.pushedSeq).min() {
-                safe = lowest
-            } else {
-                safe = try await store.feedPosition().lastSeq
-            }
-            guard safe > 0 else { return }
-            let purged = try await store.purgeTombstones(ackedThrough: safe, olderThan: configuration.tombstoneGrace)
-            if purged > 0 {
-                logger.info("purged \(purged) tombstones that every peer acknowledged (through seq \(safe)) and that are older than the grace")
-            }
-        } catch {
-            logger.warning("tombstone purge skipped: \(error)")
-        }
-    }
-
-    /// The digest half of anti-entropy: one digest of this node per round, compared with each
-    /// peer's (see `PeerLink.repairFromDigest`).
-    private func repairFromDigests() async {
-        guard !links.isEmpty, !Task.isCancelled else { return }
-        do {
-            let own = try await Self.digestReply(of: store)
-            for link in links where !Task.isCancelled {
-                do {
-                    _ = try await link.repairFromDigest(own: own)
-                } catch is CancellationError {
-                    return
-                } catch {
-                    _ = await link.recordFailure(error)
-                }
-            }
-        } catch {
-            logger.warning("digest repair skipped: cannot read this node's digest: \(error)")
+    /// What `/status` reports for every peer, in configuration order.
+    public func peerReports() async throws -> [PeerReport] {
+        let state = try await store.feedPosition()
+        let stored = Dictionary(uniqueKeysWithValues: try await store.peers().map { ($0.id, $0) })
+        let sessions = core.withLock { $0?.sessions } ?? []
+        return configuration.peers.map { peer in
+            let session = sessions.first { $0.peer == peer.id }
+            let health = session?.health ?? LinkHealth()
+            let marks = stored[peer.id]
+            let pushed = session?.marks.pushedSeq ?? marks?.pushedSeq ?? 0
+            return PeerReport(
+                id: peer.id, url: peer.url, reachable: health.reachable,
+                since: health.since.map { originDate.addingTimeInterval($0.inSeconds) },
+                pulledSeq: marks?.pulledSeq ?? 0, pushedSeq: pushed, toPush: max(0, state.lastSeq - pushed),
+                lastError: health.lastError, rowsSent: health.rowsSent, rowsReceived: health.rowsReceived,
+                rowsRefused: health.rowsRefused)
         }
     }
 
@@ -178,92 +209,6 @@ public final class Replicator: Sendable {
                 bucket: digits.count == 1 ? "0" + digits : digits, count: bucket.count, hash: RowDigest.hex(bucket.hash))
         }
         return DigestReply(buckets: buckets, digest: RowDigest.hex(digest.whole), keys: digest.liveKeys, rows: digest.rows)
-    }
-
-    private func pull(from link: PeerLink, reason: String, tracksCatchUp: Bool = false) async {
-        let started = ContinuousClock.now
-        let peer = link.peer.id
-        let lastReport = Mutex(started)
-        do {
-            let rows = try await link.pullAll { [logger] total, toGo in
-                if tracksCatchUp { self.catchUpState.withLock { $0.perPeer[peer] = (total, toGo) } }
-                let now = ContinuousClock.now
-                let due = lastReport.withLock { last in
-                    guard now - last > .seconds(2) else { return false }
-                    last = now
-                    return true
-                }
-                if due { logger.info("pulling from \(peer): \(total) rows so far, about \(toGo) to go") }
-            }
-            if rows > 0 {
-                let seconds = (ContinuousClock.now - started).inSeconds
-                logger.info("\(reason) \(rows) rows from \(peer) in \(String(format: "%.2f", seconds)) s")
-            }
-        } catch is CancellationError {
-            return
-        } catch {
-            _ = await link.recordFailure(error)
-        }
-    }
-
-    // MARK: Pushers
-
-    private func pushLoop(_ link: PeerLink) async {
-        let commits = store.commits()
-        var wakeUps = commits.makeAsyncIterator()
-        while !Task.isCancelled {
-            do {
-                switch try await link.pushOnce() {
-                case .pushed:
-                    continue
-                case .upToDate:
-                    // Everything acknowledged: sleep until the next commit. A commit that lands
-                    // between the feed read and this wait is buffered in the stream.
-                    guard await wakeUps.next() != nil else { return }
-                case .deferred:
-                    try await Task.sleep(for: configuration.deferredPushPause)
-                case .resynchronise:
-                    try await Task.sleep(for: configuration.backoff.base)
-                }
-            } catch is CancellationError {
-                return
-            } catch {
-                let failures = await link.recordFailure(error)
-                do {
-                    try await Task.sleep(for: configuration.backoff.delay(afterFailures: failures))
-                } catch {
-                    return
-                }
-            }
-        }
-    }
-
-    // MARK: Status
-
-    /// Counts rows a peer pushed to this node (pulls count themselves), for `/status`.
-    func noteReceived(from peer: NodeID, rows: Int, refused: [Record]) async {
-        guard let link = links.first(where: { $0.peer.id == peer }) else { return }
-        await link.noteReceived(rows)
-        await link.noteRefused(refused)
-    }
-
-    /// What `/status` reports for every peer, in configuration order.
-    public func peerReports() async throws -> [PeerReport] {
-        let state = try await store.feedPosition()
-        let stored = Dictionary(uniqueKeysWithValues: try await store.peers().map { ($0.id, $0) })
-        var reports: [PeerReport] = []
-        for link in links {
-            let health = await link.health
-            let marks = stored[link.peer.id]
-            let pushed = await link.knownPushedSeq ?? marks?.pushedSeq ?? 0
-            reports.append(
-                PeerReport(
-                    id: link.peer.id, url: link.peer.url, reachable: health.reachable, since: health.since,
-                    pulledSeq: marks?.pulledSeq ?? 0, pushedSeq: pushed, toPush: max(0, state.lastSeq - pushed),
-                    lastError: health.lastError, rowsSent: health.rowsSent, rowsReceived: health.rowsReceived,
-                    rowsRefused: health.rowsRefused))
-        }
-        return reports
     }
 }
 
