@@ -1,8 +1,8 @@
 import Foundation
-import KVClient
 import KVCore
 import KVStore
 import Logging
+import NodeHTTP
 
 /// This node's side of its relationship with one peer: the hello, the pusher's state, the
 /// puller, and what `/status` reports about the peer.
@@ -14,8 +14,8 @@ actor PeerLink {
     private let configuration: ReplicationConfiguration
     private let store: KVStore
     private let logger: Logger
-    private let pushClient: KVClient
-    private let pullClient: KVClient
+    private let pushClient: NodeHTTPClient
+    private let pullClient: NodeHTTPClient
     private let epochGuard: EpochGuard
 
     /// What the receiver last said its mark of our feed is; valid once `greeted`.
@@ -40,8 +40,8 @@ actor PeerLink {
         self.store = store
         self.logger = logger
         self.epochGuard = epochGuard
-        pushClient = try KVClient(node: peer.url, timeout: configuration.requestTimeout, tls: configuration.peerTLS)
-        pullClient = try KVClient(node: peer.url, timeout: configuration.requestTimeout, tls: configuration.peerTLS)
+        pushClient = try NodeHTTPClient(node: peer.url, timeout: configuration.requestTimeout, tls: configuration.peerTLS)
+        pullClient = try NodeHTTPClient(node: peer.url, timeout: configuration.requestTimeout, tls: configuration.peerTLS)
     }
 
     func close() async {
@@ -370,7 +370,7 @@ actor PeerLink {
     }
 
     private func call<Request: Encodable, Reply: Decodable>(
-        _ client: KVClient, _ method: String, _ path: String, json request: Request
+        _ client: NodeHTTPClient, _ method: String, _ path: String, json request: Request
     ) async throws -> Reply {
         let state = try await store.feedPosition()
         let body = try JSONEncoder().encode(request)
