@@ -45,10 +45,10 @@ let package = Package(
             swiftSettings: strictSettings,
             plugins: ["EmbedMigrations"]
         ),
+        // Outgoing HTTP/1.1 to a node, and the TLS files: for kv, replication and the server alike.
         .target(
-            name: "KVClient",
+            name: "NodeHTTP",
             dependencies: [
-                "KVCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -57,14 +57,22 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "KVClient",
+            dependencies: [
+                "KVCore", "NodeHTTP",
+                .product(name: "NIOHTTP1", package: "swift-nio"),  // reason phrases of statuses
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "Replication",
-            dependencies: ["KVStore", "KVCore", "KVClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["KVStore", "KVCore", "NodeHTTP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         .target(
             name: "KVServer",
             dependencies: [
-                "KVStore", "KVCore", "Replication",
+                "KVStore", "KVCore", "Replication", "NodeHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -79,7 +87,7 @@ let package = Package(
         .executableTarget(
             name: "kvnode",
             dependencies: [
-                "KVServer", "KVClient",
+                "KVServer", "KVStore", "KVCore", "NodeHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -88,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "kv",
             dependencies: [
-                "KVClient", "KVCore",
+                "KVClient", "KVCore", "NodeHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -101,6 +109,7 @@ let package = Package(
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
         .testTarget(name: "KVCoreTests", dependencies: ["KVCore", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "NodeHTTPTests", dependencies: ["NodeHTTP", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "KVStoreTests",
@@ -111,24 +120,25 @@ let package = Package(
         .testTarget(
             name: "KVServerTests",
             dependencies: [
-                "KVServer", "KVClient", "KVStore", "KVCore", "TestSupport", "Replication",
+                "KVServer", "KVClient", "KVStore", "KVCore", "TestSupport", "Replication", "NodeHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "ReplicationTests",
-            dependencies: ["Replication", "KVStore", "KVCore", "KVClient", "TestSupport"],
+            dependencies: ["Replication", "KVStore", "KVCore", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "ClusterTests",
-            dependencies: ["KVClient", "KVCore", "TestSupport", "kv", "kvnode"],
+            dependencies: ["KVClient", "KVCore", "NodeHTTP", "TestSupport", "kv", "kvnode"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["KVClient", "KVCore", "TestSupport", "kv", "kvnode"],  // kv: @testable for kv bench's arithmetic
+            dependencies: ["KVClient", "KVCore", "NodeHTTP", "TestSupport", "kv", "kvnode"],  // kv: @testable for kv bench's arithmetic
             swiftSettings: strictSettings
         ),
     ]

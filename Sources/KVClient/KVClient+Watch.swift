@@ -1,4 +1,5 @@
 public import KVCore
+import NodeHTTP
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -33,17 +34,13 @@ extension KVClient {
         let path = query.isEmpty ? "/watch" : "/watch?" + query.joined(separator: "&")
         let (stream, continuation) = AsyncThrowingStream.makeStream(
             of: WatchedChange.self, throwing: (any Error).self, bufferingPolicy: .bufferingOldest(max(1, buffer)))
-        let address = owner.address
-        let tls = owner.tls
-        let timeout = self.timeout
-        let authorization = self.authorization
+        let connection = self.connection
+        let url = connection.url
+        let headers = authorization.map { [("Authorization", $0)] } ?? []
         let task = Task {
             var delivered = after ?? 0
             do {
-                try await EventStreamExchange.run(
-                    address: address, tls: tls, pathAndQuery: path, authorization: authorization, timeout: timeout,
-                    idleLimit: idleLimit
-                ) { message in
+                let refusal = try await connection.eventStream(path, headers: headers, idleLimit: idleLimit) { message in
                     switch message.type {
                     case "message":
                         let event: WatchEvent
@@ -54,7 +51,7 @@ extension KVClient {
                         }
                         switch continuation.yield(WatchedChange(event: event, data: message.data)) {
                         case .enqueued: delivered = event.seq
-                        case .dropped: throw KVClientError.fellBehind(url: address.url, resumeAfter: delivered)
+                        case .dropped: throw KVClientError.fellBehind(url: url, resumeAfter: delivered)
                         case .terminated: throw CancellationError()
                         @unknown default: throw CancellationError()
                         }
@@ -63,16 +60,19 @@ extension KVClient {
                         else {
                             throw KVClientError.badResponse("a GET /watch overflow event is not the expected JSON: \(message.data.prefix(200))")
                         }
-                        throw KVClientError.fellBehind(url: address.url, resumeAfter: overflow.resumeAfter)
+                        throw KVClientError.fellBehind(url: url, resumeAfter: overflow.resumeAfter)
                     default:
                         break  // an event type this client does not know: not for it
                     }
                 }
+                if let refusal { throw Self.serverError(refusal) }
                 continuation.finish(
                     throwing: Task.isCancelled
-                        ? nil : KVClientError.unreachable(url: address.url, reason: "the node ended the watch"))
+                        ? nil : KVClientError.unreachable(url: url, reason: "the node ended the watch"))
             } catch is CancellationError {
                 continuation.finish()
+            } catch let error as NodeHTTPError {
+                continuation.finish(throwing: KVClientError(error))
             } catch {
                 continuation.finish(throwing: error)
             }

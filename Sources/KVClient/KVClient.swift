@@ -1,5 +1,6 @@
 public import KVCore
 import NIOHTTP1
+public import NodeHTTP
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -9,26 +10,24 @@ import NIOHTTP1
 
 /// A typed client of one node's public HTTP API (DESIGN.md §4).
 ///
-/// It keeps one keep-alive connection to the node and sends requests on it one at a time, in the
-/// order they were made; concurrent callers queue. When the node has closed the connection, the
-/// next request opens a new one. A request is sent again only when it provably had no effect:
-/// it was never written (the connection was found closed), or it is a `GET` whose reused
-/// connection closed before any reply. A `PUT` that may have reached the node is never resent,
-/// since each `PUT` makes a new version.
+/// Built on one `NodeHTTPClient`, and so with its promises: one keep-alive connection to the
+/// node, requests sent on it one at a time in the order they were made (concurrent callers
+/// queue), a new connection when the node closed the last one. A request is sent again only when
+/// it provably had no effect: it was never written (the connection was found closed), or it is
+/// a `GET` whose reused connection closed before any reply. A `PUT` that may have reached the
+/// node is never resent, since each `PUT` makes a new version.
 ///
 /// Every request, connecting included, has the whole `timeout` to complete, after which the
 /// connection is closed and the request fails with `.timedOut`. Call `close()` when done; a client
 /// dropped without it closes its connection in the background.
 public final class KVClient: Sendable {
     /// The node's URL, normalized to `http://HOST:PORT` or `https://HOST:PORT`.
-    public let url: String
-    public let timeout: Duration
-    let owner: ConnectionOwner
+    public var url: String { connection.url }
+    /// How long one request may take, connecting included.
+    public var timeout: Duration { connection.timeout }
+    let connection: NodeHTTPClient
     /// `Authorization: Bearer TOKEN` for every request, when a client token was given.
     let authorization: String?
-
-    /// How often one request may be resent after the connection closed under it.
-    private static let maxResends = 3
 
     /// Prepares a client for the node at `node` (`http://HOST:PORT` or `https://HOST:PORT`);
     /// connects on first use. Throws `.invalidNodeURL` for anything else. With a `token` (the
@@ -40,22 +39,12 @@ public final class KVClient: Sendable {
     public init(
         node: String, timeout: Duration = .seconds(10), token: String? = nil, tls: ClientTLS? = nil
     ) throws(KVClientError) {
-        let address = try NodeAddress(parsing: node)
-        self.url = address.url
-        self.timeout = timeout
-        self.owner = ConnectionOwner(address: address, tls: try Self.tls(tls, for: address))
-        self.authorization = token.map { BearerToken.header(for: $0) }
-    }
-
-    /// `tls`, or for an `https` address without one, the system's trust store.
-    static func tls(_ tls: ClientTLS?, for address: NodeAddress) throws(KVClientError) -> ClientTLS? {
-        guard address.isSecure else { return nil }
-        if let tls { return tls }
         do {
-            return try ClientTLS()
+            self.connection = try NodeHTTPClient(node: node, timeout: timeout, tls: tls)
         } catch {
-            throw .tls(url: address.url, reason: "cannot use the system's trust store: \(error)")
+            throw KVClientError(error)
         }
+        self.authorization = token.map { BearerToken.header(for: $0) }
     }
 
     /// Stores `value` under `key` as a new version; returns that version.
@@ -115,7 +104,8 @@ public final class KVClient: Sendable {
         try await send("GET", "/health").isSuccess
     }
 
-    /// Sends one request as given and returns whatever reply came, any status; for tests and
+    /// Sends one request as given, with the client token unless `headers` has an
+    /// `Authorization` of its own, and returns whatever reply came, any status; for tests and
     /// tools. Throws only when no whole reply arrived.
     public func send(
         _ method: String, _ pathAndQuery: String, body: [UInt8] = [],
@@ -125,69 +115,16 @@ public final class KVClient: Sendable {
         if let authorization, !headers.contains(where: { $0.0.lowercased() == "authorization" }) {
             headers.append(("Authorization", authorization))
         }
-        let request = HTTPRequest(
-            method: method, pathAndQuery: pathAndQuery, headers: headers, body: body)
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        var resends = 0
-        while true {
-            let remaining = clock.now.duration(to: deadline)
-            guard remaining > .zero else { throw .timedOut(url: url) }
-            let (connection, reused) = try await owner.connection(timeout: remaining)
-            let timer = Task { () -> Bool in
-                do {
-                    try await Task.sleep(until: deadline, clock: clock)
-                } catch {
-                    return false  // cancelled: the exchange ended first
-                }
-                connection.close()
-                return true
-            }
-            let outcome = await connection.exchange(request)
-            timer.cancel()
-            let timedOut = await timer.value
-            if case .reply(let reply) = outcome { return reply }
-            if let tlsFailure = connection.tlsFailure {
-                await owner.discard(connection)
-                throw .tls(url: url, reason: tlsFailure)
-            }
-
-            let failure: String
-            switch outcome {
-            case .reply(let reply):
-                return reply
-            case .notSent:
-                await owner.discard(connection)
-                if timedOut { throw .timedOut(url: url) }
-                if resends < Self.maxResends {
-                    resends += 1
-                    continue
-                }
-                failure = "the node closed every connection before the request could be sent"
-            case .closedBeforeReply(let reason):
-                await owner.discard(connection)
-                if timedOut { throw .timedOut(url: url) }
-                if reused && request.hasNoEffect && resends < Self.maxResends {
-                    resends += 1
-                    continue
-                }
-                // A TLS port closes on a plain request without a word.
-                failure = reused || owner.address.isSecure ? reason : reason + " (if it serves HTTPS, use an https:// URL)"
-            case .failed(let reason):
-                await owner.discard(connection)
-                if timedOut { throw .timedOut(url: url) }
-                failure = reason
-            case .malformed(let reason):
-                await owner.discard(connection)
-                throw .badResponse(reason)
-            }
-            throw .unreachable(url: url, reason: failure)
+        do {
+            return try await connection.send(method, pathAndQuery, body: body, headers: headers)
+        } catch {
+            throw KVClientError(error)
         }
     }
 
     /// Closes the connection; requests made afterwards fail with `.unreachable`.
     public func close() async {
-        await owner.close()
+        await connection.close()
     }
 
     /// `/kv/` and the percent-encoded key.

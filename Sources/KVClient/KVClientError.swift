@@ -1,3 +1,5 @@
+import NodeHTTP
+
 /// Why a request to a node failed.
 ///
 /// Every error describes itself in one line fit for a user (`kv` prints it after `kv: `). It
@@ -24,31 +26,38 @@ public struct KVClientError: Error, CustomStringConvertible, Sendable, Equatable
     }
 
     enum Base: Sendable, Equatable {
-        case invalidNodeURL(String, reason: String)
-        case unreachable(url: String, reason: String)
-        case timedOut(url: String)
+        /// No whole reply: the URL, the connection, TLS or the bytes failed. NodeHTTP's error is
+        /// kept as it is, so its one-line description is the user's, word for word.
+        case transport(NodeHTTPError)
         case server(status: Int, error: String, detail: String)
-        case badResponse(String)
         case fellBehind(url: String, resumeAfter: Int64)
-        case tls(url: String, reason: String)
     }
 
     let base: Base
 
+    /// The same failure as `NodeHTTPClient` reported it: same case, same words.
+    init(_ error: NodeHTTPError) {
+        self.base = .transport(error)
+    }
+
+    private init(base: Base) {
+        self.base = base
+    }
+
     /// `url` cannot name a node; `reason` says what is wrong with it.
     public static func invalidNodeURL(_ url: String, reason: String) -> Self {
-        Self(base: .invalidNodeURL(url, reason: reason))
+        Self(base: .transport(.invalidNodeURL(url, reason: reason)))
     }
 
     /// The node at `url` could not be reached; `reason` is the system's word for it
     /// (`connection refused`, …).
     public static func unreachable(url: String, reason: String) -> Self {
-        Self(base: .unreachable(url: url, reason: reason))
+        Self(base: .transport(.unreachable(url: url, reason: reason)))
     }
 
     /// The node at `url` did not reply within the client's timeout.
     public static func timedOut(url: String) -> Self {
-        Self(base: .timedOut(url: url))
+        Self(base: .transport(.timedOut(url: url)))
     }
 
     /// The node refused the request with `status` and the JSON error body `{"error","detail"}`
@@ -59,7 +68,7 @@ public struct KVClientError: Error, CustomStringConvertible, Sendable, Equatable
 
     /// The reply broke the API's promises; the text says how.
     public static func badResponse(_ what: String) -> Self {
-        Self(base: .badResponse(what))
+        Self(base: .transport(.badResponse(what)))
     }
 
     /// A watch on the node at `url` was ended because its reader fell behind the changes (the
@@ -71,18 +80,18 @@ public struct KVClientError: Error, CustomStringConvertible, Sendable, Equatable
 
     /// TLS with the node at `url` failed; `reason` names the cause and the fix.
     public static func tls(url: String, reason: String) -> Self {
-        Self(base: .tls(url: url, reason: reason))
+        Self(base: .transport(.tls(url: url, reason: reason)))
     }
 
     public var kind: Kind {
         switch base {
-        case .invalidNodeURL: .invalidNodeURL
-        case .unreachable: .unreachable
-        case .timedOut: .timedOut
+        case .transport(.invalidNodeURL): .invalidNodeURL
+        case .transport(.unreachable): .unreachable
+        case .transport(.timedOut): .timedOut
+        case .transport(.badResponse): .badResponse
+        case .transport(.tls): .tls
         case .server: .server
-        case .badResponse: .badResponse
         case .fellBehind: .fellBehind
-        case .tls: .tls
         }
     }
 
@@ -106,23 +115,15 @@ public struct KVClientError: Error, CustomStringConvertible, Sendable, Equatable
 
     public var description: String {
         switch base {
-        case .invalidNodeURL(let url, let reason):
-            return "invalid node URL '\(url)': \(reason)"
-        case .unreachable(let url, let reason):
-            return "cannot reach node at \(url): \(reason)"
-        case .timedOut(let url):
-            return "node at \(url) did not reply in time"
+        case .transport(let error):
+            return error.description
         case .server(let status, let error, let detail):
             let parts = [String(status), error.isEmpty ? nil : error + ":", detail.isEmpty ? nil : detail]
             let text = parts.compactMap { $0 }.joined(separator: " ")
             return "node refused the request: "
                 + (text.hasSuffix(":") ? String(text.dropLast()) : text)
-        case .badResponse(let what):
-            return "bad response from node: \(what)"
         case .fellBehind(let url, let resumeAfter):
             return "the watch on \(url) fell behind the changes; resume after seq \(resumeAfter)"
-        case .tls(let url, let reason):
-            return "TLS with node at \(url) failed: \(reason)"
         }
     }
 }

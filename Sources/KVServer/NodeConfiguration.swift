@@ -1,6 +1,6 @@
 public import KVCore
 public import KVStore
-public import KVClient
+public import NodeHTTP
 import Replication
 
 /// Everything a node needs to start, filled from `kvnode`'s flags or by a test.

@@ -1,4 +1,4 @@
-public import KVClient
+public import NodeHTTP
 import NIOSSL
 
 /// The node's side of TLS: the certificate and key it serves with, and the CA bundle that a
@@ -27,7 +27,7 @@ public struct ServerTLS: Sendable {
             configuration.certificateVerification = .optionalVerification
         }
         // Building the context checks that the key is the certificate's.
-        self.context = try ClientTLS.makeContext(configuration, certificateFile: certificateFile, keyFile: keyFile, caFile: caFile)
+        self.context = try TLSFiles.context(configuration, certificateFile: certificateFile, keyFile: keyFile, caFile: caFile)
         self.certificateFile = certificateFile
         self.keyFile = keyFile
         self.caFile = caFile

@@ -1,6 +1,6 @@
 public import KVCore
 public import KVStore
-import KVClient
+import NodeHTTP
 import Foundation
 
 /// The peer protocol over HTTP/1.1 (docs/protocol.md): one keep-alive connection for pushes
@@ -10,15 +10,15 @@ public final class HTTPPeerTransport: PeerTransport {
     public let peer: PeerConfig
     private let identity: NodeID
     private let clusterToken: String?
-    private let pushConnection: KVClient
-    private let pullConnection: KVClient
+    private let pushConnection: NodeHTTPClient
+    private let pullConnection: NodeHTTPClient
 
     public init(peer: PeerConfig, configuration: ReplicationConfiguration) throws {
         self.peer = peer
         identity = configuration.identity
         clusterToken = configuration.clusterToken
-        pushConnection = try KVClient(node: peer.url, timeout: configuration.requestTimeout, tls: configuration.peerTLS)
-        pullConnection = try KVClient(node: peer.url, timeout: configuration.requestTimeout, tls: configuration.peerTLS)
+        pushConnection = try NodeHTTPClient(node: peer.url, timeout: configuration.requestTimeout, tls: configuration.peerTLS)
+        pullConnection = try NodeHTTPClient(node: peer.url, timeout: configuration.requestTimeout, tls: configuration.peerTLS)
     }
 
     public func hello(_ request: HelloRequest) async throws(PeerFailure) -> HelloReply {
@@ -106,7 +106,7 @@ public final class HTTPPeerTransport: PeerTransport {
     // MARK: Plumbing
 
     private func send(
-        _ connection: KVClient, _ method: String, _ path: String, body: [UInt8] = [], epoch: String,
+        _ connection: NodeHTTPClient, _ method: String, _ path: String, body: [UInt8] = [], epoch: String,
         extra: [(String, String)] = []
     ) async throws(PeerFailure) -> HTTPReply {
         var headers = [(PeerProtocol.nodeHeader, identity.rawValue), (PeerProtocol.epochHeader, epoch)]

@@ -1,6 +1,6 @@
 public import KVCore
 public import KVStore
-public import KVClient
+public import NodeHTTP
 
 /// How a node replicates: with whom, how often it checks, how big its batches are.
 public struct ReplicationConfiguration: Sendable {

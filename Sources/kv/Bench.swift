@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KVClient
 import KVCore
+import NodeHTTP
 import Synchronization
 
 /// `kv bench`: a load generator in the spirit of redis-benchmark, over persistent HTTP/1.1

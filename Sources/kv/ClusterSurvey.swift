@@ -1,5 +1,6 @@
 import KVClient
 import KVCore
+import NodeHTTP
 
 /// A node `status` or `verify` looks at: named by the local cluster's record, or found by URL
 /// (then named by the id it reports).

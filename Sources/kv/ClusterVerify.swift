@@ -1,6 +1,7 @@
 import ArgumentParser
 import KVClient
 import KVCore
+import NodeHTTP
 
 struct ClusterVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KVClient
+import NodeHTTP
 
 #if canImport(Glibc)
     import Glibc

@@ -1,10 +1,10 @@
 public import ArgumentParser
 import Foundation
-import KVClient
 import KVCore
 import KVServer
 import KVStore
 import Logging
+import NodeHTTP
 
 /// `kvnode`: runs one Converge node until SIGTERM or SIGINT.
 struct KVNodeCommand: AsyncParsableCommand {

@@ -1,6 +1,7 @@
 import Foundation
 import KVClient
 import KVCore
+import NodeHTTP
 import Testing
 import TestSupport
 

@@ -4,6 +4,7 @@ import KVCore
 @testable import KVServer
 import KVStore
 import NIOCore
+import NodeHTTP
 import Testing
 
 @Suite("GET /digest")

@@ -3,6 +3,7 @@ import KVClient
 import KVCore
 import KVServer
 import Logging
+import NodeHTTP
 import TestSupport
 
 /// Starts an in-process node on an ephemeral loopback port with a fresh database, runs `body`

@@ -2,6 +2,7 @@ import Foundation
 import KVClient
 import KVCore
 @testable import KVServer
+import NodeHTTP
 import Testing
 
 /// Keeps `docs/openapi.yaml` true: it lists exactly the node's public routes and methods, and

@@ -3,6 +3,7 @@ import KVClient
 import KVCore
 import KVServer
 import KVStore
+import NodeHTTP
 import Testing
 
 @Suite("Public HTTP API through a real server")

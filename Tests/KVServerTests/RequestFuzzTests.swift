@@ -3,6 +3,7 @@ import KVClient
 import KVCore
 import KVServer
 import KVStore
+import NodeHTTP
 import Testing
 import TestSupport
 

@@ -1,4 +1,5 @@
-/// One Server-Sent Event, as the WHATWG event-stream format defines it.
+/// One Server-Sent Event, as the WHATWG event-stream format defines it: what
+/// `NodeHTTPClient.eventStream` hands its consumer.
 public struct ServerSentEvent: Sendable, Hashable {
     /// The `event:` field; `message` when the event named none.
     public var type: String
@@ -33,7 +34,7 @@ struct ServerSentEventParser {
     }
 
     /// The events completed by `bytes`, in order.
-    mutating func feed(_ bytes: some Sequence<UInt8>) throws(KVClientError) -> [ServerSentEvent] {
+    mutating func feed(_ bytes: some Sequence<UInt8>) throws(NodeHTTPError) -> [ServerSentEvent] {
         var events: [ServerSentEvent] = []
         for byte in bytes {
             if afterCR {

@@ -1,7 +1,7 @@
-@testable import KVClient
+@testable import NodeHTTP
 import Testing
 
-/// The event-stream parser behind `KVClient.watch`, fed the way a network delivers bytes.
+/// The event-stream parser behind `NodeHTTPClient.eventStream` (and so `KVClient.watch`), fed the way a network delivers bytes.
 @Suite("ServerSentEventParser")
 struct ServerSentEventParserTests {
     static let stream = Array(
@@ -34,7 +34,7 @@ struct ServerSentEventParserTests {
     @Test("an over-long line is refused, not buffered")
     func longLine() {
         var parser = ServerSentEventParser(maxLineBytes: 8)
-        #expect(throws: KVClientError.badResponse("an event-stream line is longer than 8 bytes")) {
+        #expect(throws: NodeHTTPError.badResponse("an event-stream line is longer than 8 bytes")) {
             _ = try parser.feed(Array("data: 0123456789\n\n".utf8))
         }
     }

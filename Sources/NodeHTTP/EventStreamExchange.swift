@@ -11,18 +11,20 @@ import Synchronization
 /// comments), or it is closed as unreachable. The body is read no faster than `onEvent`
 /// returns; a caller that hands events on must bound what it keeps.
 enum EventStreamExchange {
-    /// Runs the exchange until the node ends the reply (returns), `onEvent` throws, the task is
-    /// cancelled (returns), or the connection fails (throws `KVClientError`). `authorization`
-    /// is sent as the `Authorization` header when given.
+    /// Runs the exchange until the node ends a 2xx stream (returns nil), the node answers with
+    /// another status (returns that whole reply, its body cut at 64 KiB), the task is cancelled
+    /// (returns nil), `onEvent` throws (its error passes through unchanged; a `CancellationError`
+    /// returns nil), or the connection fails (throws `NodeHTTPError`). `headers` are sent after
+    /// `Host`, `User-Agent` and `Accept`.
     static func run(
         address: NodeAddress,
         tls: ClientTLS?,
         pathAndQuery: String,
-        authorization: String? = nil,
+        headers extraHeaders: [(String, String)] = [],
         timeout: Duration,
         idleLimit: Duration,
         onEvent: (ServerSentEvent) throws -> Void
-    ) async throws {
+    ) async throws -> HTTPReply? {
         let asyncChannel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
         let tlsRecord = TLSFailureRecord()
         do {
@@ -41,12 +43,12 @@ enum EventStreamExchange {
                     }
                 }
         } catch is CancellationError {
-            return
+            return nil
         } catch ChannelError.connectTimeout {
-            throw KVClientError.timedOut(url: address.url)
+            throw NodeHTTPError.timedOut(url: address.url)
         } catch {
-            if let reason = tlsProblem(error) { throw KVClientError.tls(url: address.url, reason: reason) }
-            throw KVClientError.unreachable(url: address.url, reason: describe(error))
+            if let reason = tlsProblem(error) { throw NodeHTTPError.tls(url: address.url, reason: reason) }
+            throw NodeHTTPError.unreachable(url: address.url, reason: describe(error))
         }
 
         // Closes the channel when the head has not arrived in time; `true` when it did so.
@@ -73,11 +75,11 @@ enum EventStreamExchange {
         headers.add(name: "Host", value: address.hostHeader)
         headers.add(name: "User-Agent", value: "converge-kv")
         headers.add(name: "Accept", value: "text/event-stream")
-        if let authorization { headers.add(name: "Authorization", value: authorization) }
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: pathAndQuery, headers: headers)
 
         do {
-            try await asyncChannel.executeThenClose { inbound, outbound in
+            return try await asyncChannel.executeThenClose { inbound, outbound -> HTTPReply? in
                 try await outbound.write(contentsOf: [.head(head), .end(nil)])
                 var parser = ServerSentEventParser()
                 var responseHead: HTTPResponseHead?
@@ -93,56 +95,73 @@ enum EventStreamExchange {
                         if (200..<300).contains(received.status.code),
                             !type.lowercased().hasPrefix("text/event-stream")
                         {
-                            throw KVClientError.badResponse(
+                            throw NodeHTTPError.badResponse(
                                 "GET \(pathAndQuery.prefix { $0 != "?" }) replied with Content-Type '\(type)', not text/event-stream")
                         }
                     case .body(let buffer):
                         guard let responseHead else {
-                            throw KVClientError.badResponse("a reply body came before its head")
+                            throw NodeHTTPError.badResponse("a reply body came before its head")
                         }
                         if (200..<300).contains(responseHead.status.code) {
-                            for event in try parser.feed(buffer.readableBytesView) { try onEvent(event) }
+                            for event in try parser.feed(buffer.readableBytesView) {
+                                do {
+                                    try onEvent(event)
+                                } catch {
+                                    throw ConsumerFailure(error: error)
+                                }
+                            }
                         } else if errorBody.count < 64 * 1024 {
                             errorBody.append(contentsOf: buffer.readableBytesView)
                         }
                     case .end:
                         guard let responseHead else { continue }
                         if !(200..<300).contains(responseHead.status.code) {
-                            throw KVClient.serverError(
-                                HTTPReply(
-                                    status: Int(responseHead.status.code),
-                                    headers: responseHead.headers.map { ($0.name, $0.value) },
-                                    body: errorBody))
+                            return HTTPReply(
+                                status: Int(responseHead.status.code),
+                                headers: responseHead.headers.map { ($0.name, $0.value) },
+                                body: errorBody)
                         }
-                        return
+                        return nil
                     }
                 }
-                if Task.isCancelled { return }
-                if responseHead == nil, await closedForLateHead() { throw KVClientError.timedOut(url: address.url) }
-                throw KVClientError.unreachable(
+                if Task.isCancelled { return nil }
+                if responseHead == nil, await closedForLateHead() { throw NodeHTTPError.timedOut(url: address.url) }
+                throw NodeHTTPError.unreachable(
                     url: address.url,
                     reason: responseHead == nil ? "the node closed the connection" : "the node closed the stream")
             }
-        } catch let error as KVClientError {
-            if let reason = tlsRecord.failure, [.unreachable, .timedOut].contains(error.kind) {
-                throw KVClientError.tls(url: address.url, reason: reason)
+        } catch let failure as ConsumerFailure {
+            if failure.error is CancellationError { return nil }
+            throw failure.error
+        } catch let error as NodeHTTPError {
+            if let reason = tlsRecord.failure {
+                switch error {
+                case .unreachable, .timedOut: throw NodeHTTPError.tls(url: address.url, reason: reason)
+                case .invalidNodeURL, .badResponse, .tls: break
+                }
             }
             throw error
         } catch is CancellationError {
-            return
+            return nil
         } catch is CloseWhenSilent.Silence {
-            throw KVClientError.unreachable(
+            throw NodeHTTPError.unreachable(
                 url: address.url, reason: "the node sent nothing, not even a keep-alive, for \(idleLimit)")
         } catch let error as HTTPParserError {
-            throw KVClientError.badResponse("the reply is not valid HTTP/1.1 (\(error))")
+            throw NodeHTTPError.badResponse("the reply is not valid HTTP/1.1 (\(error))")
         } catch {
-            if Task.isCancelled { return }
-            if let reason = tlsRecord.failure ?? tlsProblem(error) { throw KVClientError.tls(url: address.url, reason: reason) }
-            if await closedForLateHead() { throw KVClientError.timedOut(url: address.url) }
-            // onEvent's own errors pass through unchanged.
+            if Task.isCancelled { return nil }
+            if let reason = tlsRecord.failure ?? tlsProblem(error) { throw NodeHTTPError.tls(url: address.url, reason: reason) }
+            if await closedForLateHead() { throw NodeHTTPError.timedOut(url: address.url) }
+            // An error that is not the connection's (nor TLS's) passes through unchanged.
             if !(error is ChannelError || error is IOError) { throw error }
-            throw KVClientError.unreachable(url: address.url, reason: describe(error))
+            throw NodeHTTPError.unreachable(url: address.url, reason: describe(error))
         }
+    }
+
+    /// An error `onEvent` threw, carried out of the channel's scope so it reaches the caller
+    /// unchanged rather than being read as a connection failure.
+    private struct ConsumerFailure: Error {
+        let error: any Error
     }
 }
 

@@ -20,7 +20,7 @@ actor ConnectionOwner {
 
     /// An open connection, and whether it served requests before (only then can a close by the
     /// node, on an idle connection, explain a missing reply).
-    func connection(timeout: Duration) async throws(KVClientError) -> (HTTPConnection, reused: Bool) {
+    func connection(timeout: Duration) async throws(NodeHTTPError) -> (HTTPConnection, reused: Bool) {
         guard !isClosed else {
             throw .unreachable(url: address.url, reason: "the client was closed")
         }

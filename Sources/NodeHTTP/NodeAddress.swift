@@ -12,8 +12,8 @@ struct NodeAddress: Sendable, Hashable {
     /// Parses `text`; accepts `http://HOST[:PORT]` and `https://HOST[:PORT]` (ports 80 and 443 by
     /// default) with an optional final `/`. Refuses every other scheme, user info, paths, queries
     /// and fragments, an empty host and a port outside 1–65535.
-    init(parsing text: String) throws(KVClientError) {
-        func refuse(_ reason: String) -> KVClientError { .invalidNodeURL(text, reason: reason) }
+    init(parsing text: String) throws(NodeHTTPError) {
+        func refuse(_ reason: String) -> NodeHTTPError { .invalidNodeURL(text, reason: reason) }
 
         guard let schemeEnd = text.firstRange(of: "://") else {
             throw refuse("expected http://HOST:PORT or https://HOST:PORT")

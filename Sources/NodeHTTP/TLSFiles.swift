@@ -1,4 +1,4 @@
-package import NIOSSL
+public import NIOSSL
 
 #if canImport(Glibc)
     import Glibc
@@ -16,10 +16,11 @@ package import NIOSSL
 /// `TLSFileError` that names the flag, the file and the fix.
 ///
 /// The files are read here, not by BoringSSL, so "missing", "unreadable" and "not PEM" are told
-/// apart. Shared by the client (`ClientTLS`) and the node's server side (`ServerTLS`).
-package enum TLSFiles {
+/// apart. Shared by the client (`ClientTLS`) and the node's server side (`ServerTLS`), so the
+/// same file is judged by the same words on both sides.
+public enum TLSFiles {
     /// Every certificate in the PEM file at `path`, in order; at least one.
-    package static func certificates(at path: String, role: TLSFileError.Role) throws(TLSFileError) -> [NIOSSLCertificate] {
+    public static func certificates(at path: String, role: TLSFileError.Role) throws(TLSFileError) -> [NIOSSLCertificate] {
         let bytes = try contents(of: path, role: role)
         let certificates: [NIOSSLCertificate]
         do {
@@ -33,7 +34,7 @@ package enum TLSFiles {
 
     /// The unencrypted PEM private key at `path`. Like ssh with a key, a file any group or other
     /// user may read or write (mode & 077) is refused.
-    package static func privateKey(at path: String) throws(TLSFileError) -> NIOSSLPrivateKey {
+    public static func privateKey(at path: String) throws(TLSFileError) -> NIOSSLPrivateKey {
         var status = stat()
         if stat(path, &status) == 0, status.st_mode & 0o077 != 0 {
             throw TLSFileError(role: .key, path: path, problem: .readableByOthers(mode: Int(status.st_mode & 0o777)))
@@ -43,6 +44,28 @@ package enum TLSFiles {
             return try NIOSSLPrivateKey(bytes: bytes, format: .pem)
         } catch {
             throw TLSFileError(role: .key, path: path, problem: .notPEMKey)
+        }
+    }
+
+    /// The context for `configuration`, whose files were read with the functions above;
+    /// BoringSSL's refusal becomes a `TLSFileError` about the file it concerns (a key that is not
+    /// the certificate's, else the certificate or CA file). `ClientTLS` and the node's
+    /// `ServerTLS` both build theirs here.
+    public static func context(
+        _ configuration: TLSConfiguration, certificateFile: String?, keyFile: String?, caFile: String?
+    ) throws(TLSFileError) -> NIOSSLContext {
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            // The key was parsed already; BoringSSL refuses it now only when it is not the
+            // certificate's (SSL_CTX_use_PrivateKey checks the pair).
+            if let keyFile, case NIOSSLError.failedToLoadPrivateKey = error {
+                throw TLSFileError(role: .key, path: keyFile, problem: .keyDoesNotMatchCertificate)
+            }
+            let reason = "\(error)"
+            let role: TLSFileError.Role = certificateFile != nil ? .certificate : .caFile
+            let path = certificateFile ?? caFile ?? "(system trust store)"
+            throw TLSFileError(role: role, path: path, problem: .refused(reason))
         }
     }
 
@@ -78,6 +101,7 @@ public struct TLSFileError: Error, CustomStringConvertible, Sendable, Equatable 
         }
     }
 
+    /// What is wrong with the file; `description` turns it into the line a user reads.
     public enum Problem: Sendable, Hashable {
         case missing
         case unreadable

@@ -90,7 +90,7 @@ final class HTTPConnection: Sendable {
     /// it that keeps the first TLS error in `record`.
     static func addTLS(_ tls: ClientTLS?, for address: NodeAddress, record: TLSFailureRecord, to channel: any Channel) throws {
         guard address.isSecure else { return }
-        guard let tls else { preconditionFailure("an https address needs a ClientTLS; KVClient.init supplies one") }
+        guard let tls else { preconditionFailure("an https address needs a ClientTLS; NodeHTTPClient.init supplies one") }
         let pipeline = channel.pipeline.syncOperations
         try pipeline.addHandler(try tls.handler(for: address))
         try pipeline.addHandler(record.handler())

@@ -1,5 +1,5 @@
 import NIOCore
-package import NIOSSL
+import NIOSSL
 
 /// How a client checks the nodes it reaches with `https://`, and the certificate it shows them.
 ///
@@ -9,7 +9,8 @@ package import NIOSSL
 /// its own certificate, so a peer started with a CA file can refuse one from a foreign CA.
 ///
 /// Built once from the files (each read and checked here, so a bad file is one clear line at
-/// start-up, not a failed handshake later) and shared by every connection.
+/// start-up, not a failed handshake later) and shared by every connection of every
+/// `NodeHTTPClient` it is given to: `kv`'s, and a node's to its peers.
 public struct ClientTLS: Sendable {
     /// The CA bundle the nodes' certificates are verified against; nil for the system's store.
     public let caFile: String?
@@ -32,27 +33,8 @@ public struct ClientTLS: Sendable {
             configuration.privateKey = .privateKey(key)
         }
         self.caFile = caFile
-        self.context = try Self.makeContext(
+        self.context = try TLSFiles.context(
             configuration, certificateFile: certificateFile, keyFile: keyFile, caFile: caFile)
-    }
-
-    /// Builds the context, turning BoringSSL's refusal into the file it is about.
-    package static func makeContext(
-        _ configuration: TLSConfiguration, certificateFile: String?, keyFile: String?, caFile: String?
-    ) throws(TLSFileError) -> NIOSSLContext {
-        do {
-            return try NIOSSLContext(configuration: configuration)
-        } catch {
-            // The key was parsed already; BoringSSL refuses it now only when it is not the
-            // certificate's (SSL_CTX_use_PrivateKey checks the pair).
-            if let keyFile, case NIOSSLError.failedToLoadPrivateKey = error {
-                throw TLSFileError(role: .key, path: keyFile, problem: .keyDoesNotMatchCertificate)
-            }
-            let reason = "\(error)"
-            let role: TLSFileError.Role = certificateFile != nil ? .certificate : .caFile
-            let path = certificateFile ?? caFile ?? "(system trust store)"
-            throw TLSFileError(role: role, path: path, problem: .refused(reason))
-        }
     }
 
     /// The handler that wraps a connection to `address` in TLS. An IP literal is checked against
