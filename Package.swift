@@ -107,7 +107,23 @@ let package = Package(
             path: "Benchmarks/codec-bench",
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "kvsim",
+            dependencies: ["ClusterSimulator", "Replication", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/kvsim",
+            swiftSettings: strictSettings
+        ),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
+        // The deterministic simulator of whole clusters (test support, and kvsim's engine).
+        .target(
+            name: "ClusterSimulator",
+            dependencies: ["Replication", "KVStore", "KVCore", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/Simulator",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SimulationTests", dependencies: ["ClusterSimulator", "Replication", "TestSupport"],
+            swiftSettings: strictSettings),
         .testTarget(name: "KVCoreTests", dependencies: ["KVCore", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "NodeHTTPTests", dependencies: ["NodeHTTP", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite", "TestSupport"], swiftSettings: strictSettings),

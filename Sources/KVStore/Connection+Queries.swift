@@ -87,6 +87,11 @@ extension Connection {
         }
     }
 
+    /// `peers.resend_all_through` of one peer; 0 for a peer not in the table.
+    func resendAllThrough(of peer: NodeID) throws -> Int64 {
+        try firstRow("SELECT resend_all_through FROM peers WHERE id = ?", [.text(peer.rawValue)]) { $0.int64(at: 0) } ?? 0
+    }
+
     func peerStates() throws -> [PeerState] {
         try rows(
             "SELECT id, url, epoch, pulled_seq, pushed_seq, last_contact, covered_lamport, resend_all_through FROM peers ORDER BY id"

@@ -86,7 +86,7 @@ extension KVStore {
         try readers.read { connection in
             try connection.transaction(.deferred) {
                 var excluding = receiverHolds.filter { $0.origin != receiver }
-                let resendAllThrough = try connection.peerStates().first { $0.id == receiver }?.resendAllThrough ?? 0
+                let resendAllThrough = try connection.resendAllThrough(of: receiver)
                 if after >= resendAllThrough { excluding.append(.everything(writtenBy: receiver)) }
                 return try Self.page(connection, after: after, maxRows: maxRows, maxBytes: maxBytes, excluding: excluding)
             }
@@ -265,8 +265,12 @@ extension Connection {
     }
 
     func coverage() throws -> [FeedExclusion] {
-        try peerStates().filter { $0.coveredLamport > 0 }.map {
-            FeedExclusion(origin: $0.id, throughLamport: $0.coveredLamport)
+        try rows("SELECT id, covered_lamport FROM peers WHERE covered_lamport > 0 ORDER BY id") { row in
+            let rawID = row.text(at: 0)
+            guard let id = try? NodeID(rawID) else {
+                throw CorruptRow(detail: "peers.id \(String(reflecting: rawID)) is not a valid node id")
+            }
+            return FeedExclusion(origin: id, throughLamport: row.int64(at: 1))
         }
     }
 

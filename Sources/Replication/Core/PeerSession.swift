@@ -37,6 +37,8 @@ public struct PeerSession: Sendable {
     private var lastPersistAt: Duration = .zero
     private var pull: PullJob?
     private var repair: RepairJob?
+    /// This node's mark of the peer's feed at the previous anti-entropy round.
+    private var markAtLastRound: Int64?
     /// The peer's bucket hashes at the previous repair (a bucket is repaired only when it held still).
     private var previousPeerBuckets: [String]?
 
@@ -87,7 +89,7 @@ public struct PeerSession: Sendable {
         self.knownLastSeq = lastSeq
         let pushed = stored?.pushedSeq ?? 0
         marks = PeerMarks(
-            pushedSeq: pushed, pulledSeq: stored?.pulledSeq ?? 0, ownSentSeq: pushed, peerLastSeq: 0,
+            pushedSeq: pushed, pulledSeq: stored?.pulledSeq ?? 0, ownSentSeq: pushed, ownAckedSeq: pushed, peerLastSeq: 0,
             peerEpoch: stored?.epoch, peerCoverage: [])
     }
 
@@ -117,6 +119,7 @@ public struct PeerSession: Sendable {
         // Peers reset their marks of this node's feed when they see the new epoch.
         marks.pushedSeq = 0
         marks.ownSentSeq = 0
+        marks.ownAckedSeq = 0
         helloAttempts = 0
         if pushStep == .awaitingRenewal { pushStep = nil }
         startPush(now: now, epoch: epoch, into: &output)
@@ -235,6 +238,7 @@ public struct PeerSession: Sendable {
             deferredUntil = nil
             marks.pushedSeq = reply.pulledSeq
             marks.ownSentSeq = reply.pulledSeq
+            marks.ownAckedSeq = reply.pulledSeq
             marks.peerLastSeq = reply.seq
             marks.peerCoverage = []
             recordSuccess(now: now, into: &output)
@@ -258,7 +262,7 @@ public struct PeerSession: Sendable {
                     clock: final ? page.clock : nil, coverage: final ? page.coverage : [])
             } else {
                 request = PushRequest(
-                    lane: .own, epoch: page.epoch, batch: FeedBatch(from: marks.ownSentSeq, to: page.to, rows: own),
+                    lane: .own, epoch: page.epoch, batch: FeedBatch(from: marks.ownAckedSeq, to: page.to, rows: own),
                     clock: final ? page.clock : nil)
             }
             pushStep = .sendingOwn(request)
@@ -269,6 +273,7 @@ public struct PeerSession: Sendable {
             recordSuccess(now: now, into: &output)
             guard takeDeferral(reply, now: now) else { break }
             marks.ownSentSeq = max(marks.ownSentSeq, request.batch.to)
+            marks.ownAckedSeq = max(marks.ownAckedSeq, request.batch.to)
             health.rowsSent += request.batch.rows.count
             take(reply)
             if request.lane == .feed, now - lastPersistAt >= settings.persistInterval { persist(now: now, into: &output) }
@@ -350,6 +355,7 @@ public struct PeerSession: Sendable {
     private mutating func take(_ reply: PushReply) {
         marks.pushedSeq = reply.pulledSeq
         marks.ownSentSeq = max(marks.ownSentSeq, reply.pulledSeq)
+        marks.ownAckedSeq = max(marks.ownAckedSeq, reply.pulledSeq)
         marks.peerCoverage = (reply.covered ?? [:]).compactMap { id, lamport in
             (try? NodeID(id)).map { FeedExclusion(origin: $0, throughLamport: lamport) }
         }.sorted { $0.origin < $1.origin }
@@ -368,6 +374,16 @@ public struct PeerSession: Sendable {
         guard greeted, pull == nil else {
             output.notes.append(.pullFinished(purpose, rows: 0, succeeded: false))
             return
+        }
+        if purpose == .antiEntropy {
+            // The peer's pushes moved this node's mark since the last round: its feed is
+            // arriving, and a pull would only bring the rows in flight a second time.
+            let moved = marks.pulledSeq > (markAtLastRound ?? -1)
+            markAtLastRound = marks.pulledSeq
+            if moved {
+                output.notes.append(.pullFinished(purpose, rows: 0, succeeded: true))
+                return
+            }
         }
         pull = PullJob(purpose: purpose, started: now, fetching: marks.pulledSeq, lastProgress: now)
         output.actions.append(.fetchFeed(after: marks.pulledSeq, limit: settings.batchRows))
@@ -580,8 +596,12 @@ public struct PeerMarks: Sendable, Equatable {
     public var pushedSeq: Int64
     /// This node's mark of the peer's feed (`peers.pulled_seq`), at least this much.
     public var pulledSeq: Int64
-    /// This node's own writes sent to the peer up to this seq (the own lane), since the hello.
+    /// How far the own lane has read this node's feed for the peer, since the hello: every own
+    /// write the peer lacked up to here has been sent.
     public var ownSentSeq: Int64
+    /// How far the peer has acknowledged the own lane (or the feed): the next own batch starts
+    /// here, so the peer can check it continues what it was sent.
+    public var ownAckedSeq: Int64
     /// The peer's last seq as its last hello gave it: how much it has to offer.
     public var peerLastSeq: Int64
     /// The peer's epoch as last greeted.

@@ -1,0 +1,82 @@
+public import Replication
+
+/// What one simulated run does: how many nodes, what load, which faults, from which seed.
+/// Everything random in the run is drawn from `seed`, so the same options replay the same run.
+public struct SimulationOptions: Sendable {
+    public var nodes: Int
+    public var seed: UInt64
+    /// Client writes (puts and deletes) spread over `workloadSpan`, at nodes that are up.
+    public var writes: Int = 60
+    /// The keys written: few, so concurrent writes to one key are common.
+    public var keys: Int = 10
+    /// The share of writes that are deletes.
+    public var deleteShare: Double = 0.25
+    /// How long the load and the faults last (simulated time); then every fault heals.
+    public var workloadSpan: Duration = .seconds(8)
+    public var faults: FaultPlan = .standard
+    /// The replication timing, shortened from production's so that rounds happen often.
+    public var settings: ReplicationSettings
+    /// How long a request may take before its sender gives up (simulated).
+    public var requestTimeout: Duration = .seconds(1)
+    /// After healing, the run fails if the nodes have not met within this.
+    public var convergenceDeadline: Duration = .seconds(120)
+    /// Purge acknowledged tombstones at once (a tombstone grace of zero).
+    public var purgeTombstones = true
+    /// Count the bytes of every batch (costs an encoding per batch; for the scale figures).
+    public var countBytes = false
+    /// Record a line per event (for replaying a failure by eye).
+    public var keepTrace = false
+
+    public init(nodes: Int, seed: UInt64) {
+        self.nodes = nodes
+        self.seed = seed
+        var settings = ReplicationSettings()
+        settings.backoff = Backoff(base: .milliseconds(50), cap: .seconds(1))
+        settings.antiEntropyInterval = .seconds(3)
+        settings.batchRows = 50
+        settings.persistInterval = .milliseconds(500)
+        self.settings = settings
+    }
+}
+
+/// The faults a run injects, each drawn from the seed.
+public struct FaultPlan: Sendable, Equatable {
+    /// Chance that a message (request or reply) is lost.
+    public var drop: Double
+    /// Chance that a request is delivered twice.
+    public var duplicate: Double
+    /// One-way delay of a message, in milliseconds (uniform), so messages reorder.
+    public var delayMilliseconds: ClosedRange<Int>
+    /// Split the network into two sides, or cut single links, now and then.
+    public var partitions: Bool
+    /// Crash a node (what it had not committed is lost) and restart it later.
+    public var crashes: Bool
+    /// Make a node's clock leap ahead (a paused virtual machine resuming).
+    public var clockJumps: Bool
+    /// One node stays down for the whole load and comes back at the end.
+    public var oneNodeDown: Bool = false
+    /// The nodes are split in two halves for the whole load, healed at the end.
+    public var splitDuringLoad: Bool = false
+    /// The average time between two faults.
+    public var faultInterval: Duration = .milliseconds(1500)
+
+    public init(
+        drop: Double, duplicate: Double, delayMilliseconds: ClosedRange<Int>, partitions: Bool, crashes: Bool,
+        clockJumps: Bool
+    ) {
+        self.drop = drop
+        self.duplicate = duplicate
+        self.delayMilliseconds = delayMilliseconds
+        self.partitions = partitions
+        self.crashes = crashes
+        self.clockJumps = clockJumps
+    }
+
+    /// No fault: a quiet network with a little delay.
+    public static let none = FaultPlan(
+        drop: 0, duplicate: 0, delayMilliseconds: 1...3, partitions: false, crashes: false, clockJumps: false)
+
+    /// Every kind of fault.
+    public static let standard = FaultPlan(
+        drop: 0.02, duplicate: 0.02, delayMilliseconds: 1...30, partitions: true, crashes: true, clockJumps: true)
+}
