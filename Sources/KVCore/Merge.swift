@@ -1,8 +1,9 @@
 /// Last-writer-wins merge: the rules that decide which of two rows for one key survives.
 ///
-/// `merge` is commutative, associative and idempotent, so replicas that receive the same rows
-/// in any order, any number of times, end in the same state. The tests in `KVCoreTests` check
-/// these laws on random histories.
+/// `merge` is commutative, associative and idempotent over histories in which a version names
+/// one write (as every node makes them), so replicas that receive the same rows in any order,
+/// any number of times, end in the same state. The tests in `KVCoreTests` check these laws on
+/// random histories.
 public enum Merge {
     /// Whether `incoming` must replace `stored`: only a strictly greater version does.
     ///
@@ -13,20 +14,17 @@ public enum Merge {
         return incoming > stored
     }
 
-    /// The surviving row of two rows for the same key.
+    /// The surviving row when `incoming` meets `stored` (rows of the same key): `incoming` if
+    /// its version is greater (`shouldReplace`), else `stored`. This is the one rule: the store's
+    /// upsert evaluates exactly it in SQL (`ApplyTests` ties the two together), and the
+    /// simulator checks that nodes end with what it makes of every write.
     ///
-    /// Equal versions should carry equal contents; if a faulty peer sent different ones, the
-    /// tie is still broken the same way everywhere (tombstone first, then bytes), so the law
-    /// holds for any input.
-    public static func winner(_ lhs: Record, _ rhs: Record) -> Record {
-        precondition(lhs.key == rhs.key, "merge of rows for different keys")
-        if lhs.version != rhs.version { return lhs.version > rhs.version ? lhs : rhs }
-        switch (lhs.value, rhs.value) {
-        case (nil, _): return rhs
-        case (_, nil): return lhs
-        case (let left?, let right?):
-            return left.lexicographicallyPrecedes(right) ? rhs : lhs
-        }
+    /// An equal version is the same write seen again (versions are unique per write), so the
+    /// row held stays, whatever an equal-versioned copy carries: a faulty peer that sent other
+    /// contents under a version cannot overwrite a stored row.
+    public static func winner(_ stored: Record, _ incoming: Record) -> Record {
+        precondition(stored.key == incoming.key, "merge of rows for different keys")
+        return shouldReplace(stored: stored.version, with: incoming.version) ? incoming : stored
     }
 
     /// Merges `incoming` into a replica state held as a dictionary keyed by row key.

@@ -20,6 +20,15 @@ public struct FeedPage: Sendable, Equatable {
     /// What the node held of other nodes' writes when the page was read (its `coverage()`):
     /// a receiver that applies the page that reached the end holds all of it too.
     public let coverage: [FeedExclusion]
+
+    public init(rows: [StoredRecord], to: Int64, lastSeq: Int64, epoch: String, clock: Int64, coverage: [FeedExclusion]) {
+        self.rows = rows
+        self.to = to
+        self.lastSeq = lastSeq
+        self.epoch = epoch
+        self.clock = clock
+        self.coverage = coverage
+    }
 }
 
 /// Rows a feed page leaves out because the receiver has them or something newer: those
@@ -47,6 +56,12 @@ public struct PeerApplyResult: Sendable, Equatable {
     public let applied: Int
     /// Rows refused for an absurd lamport (`LamportClock.accepts`); the mark moved past them.
     public var refused: [Record] = []
+
+    public init(mark: Int64, applied: Int, refused: [Record] = []) {
+        self.mark = mark
+        self.applied = applied
+        self.refused = refused
+    }
 }
 
 /// Where this node's own feed stands: cheap to read (no count of keys).
@@ -55,6 +70,12 @@ public struct FeedPosition: Sendable, Equatable {
     public let lastSeq: Int64
     /// The Lamport clock as last committed.
     public let clock: Int64
+
+    public init(epoch: String, lastSeq: Int64, clock: Int64) {
+        self.epoch = epoch
+        self.lastSeq = lastSeq
+        self.clock = clock
+    }
 }
 
 extension KVStore {

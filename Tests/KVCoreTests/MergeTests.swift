@@ -14,9 +14,9 @@ private struct HistoryGenerator {
         let version = Version(
             lamport: Int64.random(in: 1...6, using: &random),
             origin: origins.randomElement(using: &random)!)
-        let value: [UInt8]? =
-            Bool.random(using: &random)
-            ? nil : (0..<Int.random(in: 0...3, using: &random)).map { _ in UInt8.random(in: 0...2, using: &random) }
+        // A version names one write: its contents follow from it, as on real nodes.
+        let seed = UInt64(version.lamport) &* 31 &+ UInt64(version.origin.rawValue.utf8.count) &+ UInt64(key.utf8.count &* 7)
+        let value: [UInt8]? = seed % 3 == 0 ? nil : (0..<Int(seed % 4)).map { UInt8(($0 + Int(seed)) % 3) }
         return Record(key: key, value: value, version: version)
     }
 }
@@ -86,6 +86,16 @@ struct MergeTests {
         let oldDelete = Record(key: "k", value: nil, version: Version(lamport: 4, origin: a))
         #expect(Merge.winner(put, delete) == delete)
         #expect(Merge.winner(put, oldDelete) == put)
+    }
+
+    @Test func anEqualVersionKeepsTheStoredRowAsTheStoreDoes() throws {
+        let a = try NodeID("A")
+        let stored = Record(key: "k", value: [1], version: Version(lamport: 5, origin: a))
+        let sameVersionOtherBytes = Record(key: "k", value: [2], version: Version(lamport: 5, origin: a))
+        let sameVersionTombstone = Record(key: "k", value: nil, version: Version(lamport: 5, origin: a))
+        #expect(Merge.winner(stored, sameVersionOtherBytes) == stored)
+        #expect(Merge.winner(stored, sameVersionTombstone) == stored)
+        #expect(Merge.winner(sameVersionTombstone, stored) == sameVersionTombstone)
     }
 
     private func state(_ records: some Sequence<Record>) -> [String: Record] {
