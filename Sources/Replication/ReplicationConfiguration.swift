@@ -29,8 +29,8 @@ public struct ReplicationConfiguration: Sendable {
     /// is pulling our feed in its start-up catch-up). Default 200 ms.
     public var deferredPushPause: Duration = .milliseconds(200)
     /// How long after a commit the feed lane forwards what a peer still lacks
-    /// (`ReplicationSettings.forwardDelay`). Default 500 ms.
-    public var forwardDelay: Duration = .milliseconds(500)
+    /// (`ReplicationSettings.forwardDelay`). Default 1 s.
+    public var forwardDelay: Duration = .seconds(1)
     /// How long one request to a peer may take. Default 10 s.
     public var requestTimeout: Duration = .seconds(10)
     /// How peers with `https://` URLs are verified and what certificate this node shows them;

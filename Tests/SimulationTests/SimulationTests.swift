@@ -41,6 +41,7 @@ struct SimulationTests {
                             let filter = ProcessInfo.processInfo.environment["KV_SIM_TRACE"] ?? ""
                             for line in report.traceTail where filter.isEmpty || line.contains(filter) { print(line) }
                         }
+                        tally.count(events: report.statistics.events, writes: report.statistics.writes)
                         if !report.violations.isEmpty {
                             tally.fail("seed \(seed) (\(report.nodes) nodes; replay with KV_SIM_SEED=\(seed)): \(report.violations.joined(separator: "; "))")
                         }
@@ -50,7 +51,7 @@ struct SimulationTests {
             try await group.waitForAll()
         }
         let took = ContinuousClock.now - started
-        print("figures: simulation: \(seeds.count) seeds in \(took)")
+        print("figures: simulation: \(seeds.count) seeds in \(took), \(tally.events) events, \(tally.writes) client writes")
         let found = tally.failures
         #expect(found.isEmpty, "\(found.count) of \(seeds.count) seeds broke an invariant:\n\(found.prefix(5).joined(separator: "\n"))")
     }
@@ -91,7 +92,17 @@ struct SimulationTests {
 
 /// The seeds handed out to the runners, and what failed.
 private final class Tally: Sendable {
-    private let state = Mutex<(next: Int, failures: [String])>((0, []))
+    private let state = Mutex<(next: Int, failures: [String], events: Int, writes: Int)>((0, [], 0, 0))
+
+    func count(events: Int, writes: Int) {
+        state.withLock {
+            $0.events += events
+            $0.writes += writes
+        }
+    }
+
+    var events: Int { state.withLock { $0.events } }
+    var writes: Int { state.withLock { $0.writes } }
 
     func take(below count: Int) -> Int? {
         state.withLock { state in

@@ -184,7 +184,9 @@ public final class Simulation {
             guard node.isUp, node.incarnation == incarnation else { return }
             node.tickAt = nil
             let local = node.localTime(now)
-            try await perform(node.step { $0.tick(now: local) }, on: node)
+            let actions = node.step { $0.tick(now: local) }
+            if options.keepTrace { record("tick \(node.id): \(actions.count) actions, next \(node.core?.nextWake(after: local).map { "\($0.inNanoseconds)" } ?? "none")") }
+            try await perform(actions, on: node)
         case .deliver(let from, let incarnation, let to, let action, let duplicate, let sentAt):
             try await deliver(action, from: from, incarnation: incarnation, to: to, duplicate: duplicate, sentAt: sentAt)
         case .reply(let index, let incarnation, let peer, let action, let result):

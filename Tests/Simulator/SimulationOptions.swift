@@ -6,13 +6,13 @@ public struct SimulationOptions: Sendable {
     public var nodes: Int
     public var seed: UInt64
     /// Client writes (puts and deletes) spread over `workloadSpan`, at nodes that are up.
-    public var writes: Int = 60
+    public var writes: Int = 50
     /// The keys written: few, so concurrent writes to one key are common.
     public var keys: Int = 10
     /// The share of writes that are deletes.
     public var deleteShare: Double = 0.25
     /// How long the load and the faults last (simulated time); then every fault heals.
-    public var workloadSpan: Duration = .seconds(8)
+    public var workloadSpan: Duration = .seconds(6)
     public var faults: FaultPlan = .standard
     /// The replication timing, shortened from production's so that rounds happen often.
     public var settings: ReplicationSettings
@@ -58,7 +58,7 @@ public struct FaultPlan: Sendable, Equatable {
     /// The nodes are split in two halves for the whole load, healed at the end.
     public var splitDuringLoad: Bool = false
     /// The average time between two faults.
-    public var faultInterval: Duration = .milliseconds(1500)
+    public var faultInterval: Duration = .seconds(1)
 
     public init(
         drop: Double, duplicate: Double, delayMilliseconds: ClosedRange<Int>, partitions: Bool, crashes: Bool,

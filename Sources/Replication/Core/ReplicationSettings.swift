@@ -8,8 +8,8 @@ public struct ReplicationSettings: Sendable, Equatable {
     public var deferredPushPause: Duration = .milliseconds(200)
     /// How long after a commit the feed lane forwards what the peer still lacks (docs/protocol.md,
     /// "Two lanes"): by then the writers' own pushes have reached the peer and its coverage
-    /// says so, so only what they could not deliver is forwarded. Default 500 ms.
-    public var forwardDelay: Duration = .milliseconds(500)
+    /// says so, so only what they could not deliver is forwarded. Default 1 s.
+    public var forwardDelay: Duration = .seconds(1)
     /// How often a round of anti-entropy (pull past the marks, digest repair, tombstone purge)
     /// runs. Default 10 s.
     public var antiEntropyInterval: Duration = .seconds(10)
