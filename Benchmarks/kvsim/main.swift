@@ -21,7 +21,11 @@ struct KVSim: AsyncParsableCommand {
     @Option(help: "Client writes per run.")
     var writes: Int = 300
 
+    @Flag(help: "Run the single-lane design of before issue 10 (own writes not pushed apart, forwards after 2 ms), to compare.")
+    var before = false
+
     func run() async throws {
+        setvbuf(stdout, nil, _IOLBF, 0)  // a line per size as it is done, also into a file
         let sizes = nodes.split(separator: ",").compactMap { Int($0) }
         guard !sizes.isEmpty, sizes.allSatisfy({ $0 >= 2 }), seeds >= 1, writes >= 1 else {
             throw ValidationError("--nodes takes sizes of 2 or more, --seeds and --writes at least 1")
@@ -53,6 +57,11 @@ struct KVSim: AsyncParsableCommand {
             var options = SimulationOptions(nodes: size, seed: UInt64(1_000 * size + seed))
             options.writes = writes
             options.countBytes = true
+            options.workloadSpan = .seconds(20)
+            if before {
+                options.settings.ownLane = false
+                options.settings.forwardDelay = .milliseconds(2)
+            }
             configure(&options)
             let report = try await Simulation(options).run()
             guard report.violations.isEmpty else {

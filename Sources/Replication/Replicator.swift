@@ -82,6 +82,11 @@ public final class Replicator: ReplicationGate, Sendable {
         }
         let start = now
         step { $0.start(now: start) }
+        // A node alone has nothing to replicate: no commit or timer to follow, until cancelled.
+        if transports.isEmpty {
+            while !Task.isCancelled { try? await Task.sleep(for: .seconds(3_600)) }
+            return
+        }
         await withDiscardingTaskGroup { group in
             group.addTask { await self.followCommits() }
             group.addTask { await self.keepTime() }

@@ -137,7 +137,7 @@ public struct PeerSession: Sendable {
         if pushRetryAt > now { return pushRetryAt }
         if !greeted { return nil }
         if let deferredUntil { return deferredUntil }
-        if marks.ownSentSeq < knownLastSeq { return nil }
+        if settings.ownLane, marks.ownSentSeq < knownLastSeq { return nil }
         if marks.pushedSeq < knownLastSeq { return forwardDueAt }
         return nil
     }
@@ -158,7 +158,7 @@ public struct PeerSession: Sendable {
             output.actions.append(.push(.probe(epoch: epoch, at: marks.pushedSeq)))
             return
         }
-        if marks.ownSentSeq < knownLastSeq {
+        if settings.ownLane, marks.ownSentSeq < knownLastSeq {
             pushStep = .readingOwn
             output.actions.append(.readPage(PageRequest(after: marks.ownSentSeq, receiverHolds: marks.peerCoverage)))
             return
@@ -284,7 +284,8 @@ public struct PeerSession: Sendable {
                 forwardDueAt = nil
                 break
             }
-            if !probed, !page.rows.isEmpty {
+            let probes = settings.ownLane ? !page.rows.isEmpty : page.rows.allSatisfy { $0.record.version.origin != identity }
+            if !probed, !page.rows.isEmpty, probes {
                 // The writers' own pushes may have reached the peer since its last reply: ask it
                 // what it holds now, and read the page again without that.
                 pushStep = .probing(forFeed: true)
@@ -375,7 +376,7 @@ public struct PeerSession: Sendable {
             output.notes.append(.pullFinished(purpose, rows: 0, succeeded: false))
             return
         }
-        if purpose == .antiEntropy {
+        if purpose == .antiEntropy, settings.ownLane {
             // The peer's pushes moved this node's mark since the last round: its feed is
             // arriving, and a pull would only bring the rows in flight a second time.
             let moved = marks.pulledSeq > (markAtLastRound ?? -1)

@@ -10,6 +10,12 @@ public struct ReplicationSettings: Sendable, Equatable {
     /// "Two lanes"): by then the writers' own pushes have reached the peer and its coverage
     /// says so, so only what they could not deliver is forwarded. Default 1 s.
     public var forwardDelay: Duration = .seconds(1)
+    /// Whether a node pushes its own writes at once on the own lane (docs/protocol.md, "Two
+    /// lanes"). Default true. False runs the single lane of before: every commit sends the feed
+    /// past the mark after `forwardDelay` (2 ms then), asking first only when the batch holds no
+    /// own write, and anti-entropy pulls every round. Kept only so that `kvsim --before` can
+    /// measure what the two lanes bought.
+    public var ownLane = true
     /// How often a round of anti-entropy (pull past the marks, digest repair, tombstone purge)
     /// runs. Default 10 s.
     public var antiEntropyInterval: Duration = .seconds(10)
