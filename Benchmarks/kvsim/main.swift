@@ -25,13 +25,12 @@ struct KVSim: AsyncParsableCommand {
     var before = false
 
     func run() async throws {
-        setvbuf(stdout, nil, _IOLBF, 0)  // a line per size as it is done, also into a file
         let sizes = nodes.split(separator: ",").compactMap { Int($0) }
         guard !sizes.isEmpty, sizes.allSatisfy({ $0 >= 2 }), seeds >= 1, writes >= 1 else {
             throw ValidationError("--nodes takes sizes of 2 or more, --seeds and --writes at least 1")
         }
-        print("| nodes | rows/write, all up | goal ≤ 1.1·(N−1) | bytes/write, all up | rows/write, one node down | converge after a split heals (simulated) |")
-        print("|---:|---:|---:|---:|---:|---:|")
+        emit("| nodes | rows/write, all up | goal ≤ 1.1·(N−1) | bytes/write, all up | rows/write, one node down | converge after a split heals (simulated) |")
+        emit("|---:|---:|---:|---:|---:|---:|")
         for size in sizes {
             let allUp = try await mean(size) { $0.faults = .none }
             var down = FaultPlan.none
@@ -41,7 +40,7 @@ struct KVSim: AsyncParsableCommand {
             split.splitDuringLoad = true
             let healed = try await mean(size) { $0.faults = split }
             func format(_ value: Double) -> String { String(format: "%.2f", value) }
-            print("| \(size) | \(format(allUp.rowsPerWrite)) | \(format(1.1 * Double(size - 1))) | \(format(allUp.bytesPerWrite)) | \(format(oneDown.rowsPerWrite)) | \(format(healed.converge)) s |")
+            emit("| \(size) | \(format(allUp.rowsPerWrite)) | \(format(1.1 * Double(size - 1))) | \(format(allUp.bytesPerWrite)) | \(format(oneDown.rowsPerWrite)) | \(format(healed.converge)) s |")
         }
     }
 
@@ -81,4 +80,9 @@ extension Duration {
     var inSeconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
+}
+
+/// Writes a line at once (unbuffered), so a long run shows each size as it is done.
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
