@@ -10,6 +10,8 @@
 #   SKIP_SCALE=1 bash bench/compare.sh     # without the million-key figures of bench/scale.sh
 #   NO_DOCS=1 bash bench/compare.sh        # print the table, leave docs/performance.md alone
 #   TABLE_ONLY=bench/results/compare-….txt bash bench/compare.sh   # remake the table from a run's raw output
+#   OLD=/path/to/old/kvnode bash bench/compare.sh   # also single-node PUT and GET of that binary and
+#                                          # ours, alternating (bench/ab.sh), to see a regression
 #
 # The table replaces the block between the compare.sh markers in docs/performance.md.
 #
@@ -145,3 +147,7 @@ PY
   echo "docs/performance.md updated (between the compare.sh markers)"
 fi
 echo "raw output: $out"
+if [ -n "${OLD:-}" ]; then
+  echo "# single node, $OLD against .build/release/kvnode, alternating (bench/ab.sh)"
+  OLD="$OLD" NEW=.build/release/kvnode DUR="$DUR" bash bench/ab.sh
+fi
