@@ -15,6 +15,10 @@ public struct NodeConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     /// Port to bind. Default 8000; 0 picks a free port (the log line `listening on …` names it).
     public var port: Int = 8000
+    /// Port of the Redis protocol (RESP) front end, on `host`; nil (default) serves none, 0
+    /// picks a free port (the log line `serving RESP on …` names it). The client token, TLS,
+    /// the idle timeout and `maxConnections` (counted per port) apply as on HTTP.
+    public var respPort: Int?
     /// The other nodes of the cluster; stored in the `peers` table.
     public var peers: [PeerConfig] = []
     /// `normal` (default): an acknowledged write survives a crash of the process; `full`: it
