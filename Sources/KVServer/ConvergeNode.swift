@@ -76,7 +76,10 @@ public final class ConvergeNode: Sendable {
                 maxConnections: configuration.maxConnections, tls: configuration.tls),
             responder: responder,
             onListening: { port in bound.resolve(.success("\(scheme)://\(configuration.host):\(port)")) })
-        var services: [any Service] = [ReplicationService(replicator: replicator), server, ShutdownSignalService(signal: shutdown)]
+        var services: [any Service] = [
+            ReplicationService(replicator: replicator), server, ShutdownSignalService(signal: shutdown),
+            ExpirySweeper(store: store, interval: configuration.expirySweepInterval, logger: logger),
+        ]
         let respBound = BoundAddress()
         if let respPort = configuration.respPort {
             let responder = RESPResponder(

@@ -47,6 +47,9 @@ public struct NodeConfiguration: Sendable {
     public var maxDatabaseBytes: Int?
     /// How long acknowledged tombstones are kept before they are purged. Default 24 h.
     public var tombstoneGrace: Duration = .seconds(86_400)
+    /// How often expired keys are turned into tombstones (they read as absent from the moment
+    /// they expire; this reclaims their space). Default 1 s.
+    public var expirySweepInterval: Duration = .seconds(1)
     /// How often every peer's feed is pulled past the mark. Default 10 s.
     public var antiEntropyInterval: Duration = .seconds(10)
     /// Serve HTTPS only, with this certificate and key; nil (default) serves plain HTTP.

@@ -133,24 +133,24 @@ struct RESPResponder: Sendable {
         case "GET":
             let key = try Self.key(arguments[0])
             store.get(key: key) { result in
-                reply(Self.answer(result) { $0?.record.value.map(RESPValue.bulkString) ?? .null })
+                reply(Self.answer(result) { Self.live($0).map(RESPValue.bulkString) ?? .null })
             }
         case "STRLEN":
             let key = try Self.key(arguments[0])
             store.get(key: key) { result in
-                reply(Self.answer(result) { .integer(Int64($0?.record.value?.count ?? 0)) })
+                reply(Self.answer(result) { .integer(Int64(Self.live($0)?.count ?? 0)) })
             }
         case "TYPE":
             let key = try Self.key(arguments[0])
             store.get(key: key) { result in
-                reply(Self.answer(result) { .simpleString($0?.record.value == nil ? "none" : "string") })
+                reply(Self.answer(result) { .simpleString(Self.live($0) == nil ? "none" : "string") })
             }
         case "GETRANGE":
             let key = try Self.key(arguments[0])
             let start = try Self.integer(arguments[1])
             let end = try Self.integer(arguments[2])
             store.get(key: key) { result in
-                reply(Self.answer(result) { .bulkString(Self.range(of: $0?.record.value ?? [], start: start, end: end)) })
+                reply(Self.answer(result) { .bulkString(Self.range(of: Self.live($0) ?? [], start: start, end: end)) })
             }
         case "MGET", "EXISTS":
             // A key that breaks the rules cannot be stored: it reads as absent, as in Redis.
@@ -163,7 +163,7 @@ struct RESPResponder: Sendable {
                     continue
                 }
                 let stored = try readNow(key)
-                if let value = stored?.record.value {
+                if let value = Self.live(stored) {
                     values.append(.bulkString(value))
                     live += 1
                 } else {
@@ -172,7 +172,22 @@ struct RESPResponder: Sendable {
             }
             reply(name == "MGET" ? .array(values) : .integer(live))
         case "DBSIZE":
-            return task(reply) { .integer(try await store.state().liveKeys) }
+            return task(reply) { .integer(try await store.liveKeyCount()) }
+        case "TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME":
+            let key = try Self.key(arguments[0])
+            store.get(key: key) { result in
+                reply(Self.answer(result) { stored in
+                    let now = ExpiryClock.nowMilliseconds()
+                    guard let stored, stored.record.value(at: now) != nil else { return .integer(-2) }
+                    guard let expiresAt = stored.record.expiresAt else { return .integer(-1) }
+                    switch name {
+                    case "TTL": return .integer((expiresAt - now + 500) / 1000)
+                    case "PTTL": return .integer(expiresAt - now)
+                    case "EXPIRETIME": return .integer(expiresAt / 1000)
+                    default: return .integer(expiresAt)
+                    }
+                })
+            }
         case "KEYS":
             let pattern = arguments[0]
             return task(reply) { .array(try await keys(matching: pattern).map { .bulk($0) }) }
@@ -199,23 +214,75 @@ struct RESPResponder: Sendable {
         case "SET":
             let key = try Self.key(arguments[0])
             let value = try value(arguments[1])
-            let options = try SetOptions(arguments.dropFirst(2))
+            let options = try SetOptions(arguments.dropFirst(2), now: ExpiryClock.nowMilliseconds())
             write(reply, answer: { $0 }) { transaction in
-                let stored = try transaction.record(forKey: key)?.record.value
-                let old: RESPValue = stored.map(RESPValue.bulkString) ?? .null
+                let row = try Self.liveRecord(transaction, key)
+                let old: RESPValue = row?.value.map(RESPValue.bulkString) ?? .null
                 switch options.condition {
-                case .ifAbsent where stored != nil, .ifPresent where stored == nil:
+                case .ifAbsent where row != nil, .ifPresent where row == nil:
                     return (options.returnOld ? old : .null, false)
                 default:
-                    try transaction.put(key: key, value: value)
+                    let expiresAt = options.keepTTL ? row?.expiresAt : options.expiresAt
+                    try transaction.put(key: key, value: value, expiresAt: expiresAt)
                     return (options.returnOld ? old : .ok, true)
                 }
+            }
+        case "SETEX", "PSETEX":
+            let key = try Self.key(arguments[0])
+            let amount = try Self.integer(arguments[1])
+            let value = try value(arguments[2])
+            let expiresAt = try Self.expiry(
+                amount, unit: name == "SETEX" ? .seconds : .milliseconds, now: ExpiryClock.nowMilliseconds(), command: name)
+            write(reply, answer: { $0 }) { transaction in
+                try transaction.put(key: key, value: value, expiresAt: expiresAt)
+                return (.ok, true)
+            }
+        case "GETEX":
+            let key = try Self.key(arguments[0])
+            let change = try Self.getExOption(arguments.dropFirst(), now: ExpiryClock.nowMilliseconds())
+            write(reply, answer: { $0 }) { transaction in
+                guard let row = try Self.liveRecord(transaction, key), let value = row.value else { return (.null, false) }
+                switch change {
+                case .none:
+                    return (.bulkString(value), false)
+                case .some(nil) where row.expiresAt == nil:
+                    return (.bulkString(value), false)
+                case .some(let expiresAt):
+                    try transaction.put(key: key, value: value, expiresAt: expiresAt)
+                    return (.bulkString(value), true)
+                }
+            }
+        case "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT":
+            let key = try Self.key(arguments[0])
+            let amount = try Self.integer(arguments[1])
+            let condition = try ExpireCondition(arguments.dropFirst(2))
+            let now = ExpiryClock.nowMilliseconds()
+            let expiresAt = try Self.expiryTime(amount, command: name, now: now)
+            write(reply, answer: { $0 }) { transaction in
+                guard let row = try Self.liveRecord(transaction, key), let value = row.value else { return (.integer(0), false) }
+                guard condition.allows(current: row.expiresAt, new: expiresAt) else { return (.integer(0), false) }
+                if expiresAt <= now {
+                    // A time already past deletes the key, as in Redis: a tombstone that replicates.
+                    try transaction.delete(key: key)
+                } else {
+                    try transaction.put(key: key, value: value, expiresAt: expiresAt)
+                }
+                return (.integer(1), true)
+            }
+        case "PERSIST":
+            let key = try Self.key(arguments[0])
+            write(reply, answer: { $0 }) { transaction in
+                guard let row = try Self.liveRecord(transaction, key), let value = row.value, row.expiresAt != nil else {
+                    return (.integer(0), false)
+                }
+                try transaction.put(key: key, value: value, expiresAt: nil)
+                return (.integer(1), true)
             }
         case "SETNX":
             let key = try Self.key(arguments[0])
             let value = try value(arguments[1])
             write(reply, answer: { $0 }) { transaction in
-                guard try transaction.record(forKey: key)?.record.value == nil else { return (.integer(0), false) }
+                guard try Self.liveRecord(transaction, key) == nil else { return (.integer(0), false) }
                 try transaction.put(key: key, value: value)
                 return (.integer(1), true)
             }
@@ -223,14 +290,14 @@ struct RESPResponder: Sendable {
             let key = try Self.key(arguments[0])
             let value = try value(arguments[1])
             write(reply, answer: { $0 }) { transaction in
-                let old = try transaction.record(forKey: key)?.record.value
+                let old = try Self.liveRecord(transaction, key)?.value
                 try transaction.put(key: key, value: value)
                 return (old.map(RESPValue.bulkString) ?? .null, true)
             }
         case "GETDEL":
             let key = try Self.key(arguments[0])
             write(reply, answer: { $0 }) { transaction in
-                guard let old = try transaction.record(forKey: key)?.record.value else { return (.null, false) }
+                guard let old = try Self.liveRecord(transaction, key)?.value else { return (.null, false) }
                 try transaction.delete(key: key)
                 return (.bulkString(old), true)
             }
@@ -252,15 +319,83 @@ struct RESPResponder: Sendable {
                 // must win over a put this node has not received yet. The count is of live keys.
                 var live: Int64 = 0
                 for key in keys {
-                    if try transaction.record(forKey: key)?.record.value != nil { live += 1 }
+                    if try Self.liveRecord(transaction, key) != nil { live += 1 }
                     try transaction.delete(key: key)
                 }
                 return (.integer(live), true)
             }
         default:
-            throw RESPError(line: "ERR \(name) is not served yet by this build")
+            throw RESPError(line: "ERR \(name) is listed by COMMAND but not served; report this as a bug")
         }
         return nil
+    }
+
+    // MARK: Expiry
+
+    /// The row of `key` if it holds a value that has not expired.
+    private static func liveRecord(_ transaction: LocalTransaction, _ key: String) throws -> Record? {
+        guard let record = try transaction.record(forKey: key)?.record,
+            record.value(at: ExpiryClock.nowMilliseconds()) != nil
+        else { return nil }
+        return record
+    }
+
+    /// The value a reader sees now: nil for an absent, deleted or expired key.
+    private static func live(_ stored: StoredRecord?) -> [UInt8]? {
+        stored?.record.value(at: ExpiryClock.nowMilliseconds())
+    }
+
+    enum ExpiryUnit { case seconds, milliseconds }
+
+    /// `amount` from now as an expiry time; a non-positive or overflowing amount is refused as
+    /// Redis refuses it.
+    static func expiry(_ amount: Int64, unit: ExpiryUnit, now: Int64, command: String) throws -> Int64 {
+        let milliseconds = unit == .seconds ? amount.multipliedReportingOverflow(by: 1000) : (amount, false)
+        let sum = milliseconds.0.addingReportingOverflow(now)
+        guard amount > 0, !milliseconds.1, !sum.overflow else {
+            throw RESPError(line: "ERR invalid expire time in '\(command.lowercased())' command")
+        }
+        return sum.partialValue
+    }
+
+    /// An absolute expiry time in milliseconds from `EXAT`/`PXAT` seconds or milliseconds.
+    static func absoluteExpiry(_ amount: Int64, unit: ExpiryUnit, command: String) throws -> Int64 {
+        let milliseconds = unit == .seconds ? amount.multipliedReportingOverflow(by: 1000) : (amount, false)
+        guard amount > 0, !milliseconds.1 else {
+            throw RESPError(line: "ERR invalid expire time in '\(command.lowercased())' command")
+        }
+        return milliseconds.0
+    }
+
+    /// EXPIRE's family: the time asked for, which may be in the past (the key is then deleted).
+    private static func expiryTime(_ amount: Int64, command: String, now: Int64) throws -> Int64 {
+        let inSeconds = command == "EXPIRE" || command == "EXPIREAT"
+        let milliseconds = inSeconds ? amount.multipliedReportingOverflow(by: 1000) : (amount, false)
+        let relative = command == "EXPIRE" || command == "PEXPIRE"
+        let sum = relative ? milliseconds.0.addingReportingOverflow(now) : (milliseconds.0, false)
+        guard !milliseconds.1, !sum.1 else {
+            throw RESPError(line: "ERR invalid expire time in '\(command.lowercased())' command")
+        }
+        return sum.0
+    }
+
+    /// GETEX's option: nil for none (no change), `.some(nil)` for PERSIST, else the new time.
+    private static func getExOption(_ options: ArraySlice<[UInt8]>, now: Int64) throws -> Int64?? {
+        guard let first = options.first else { return nil }
+        let word = text(first).uppercased()
+        if word == "PERSIST" {
+            guard options.count == 1 else { throw RESPError.syntax }
+            return .some(nil)
+        }
+        guard options.count == 2 else { throw RESPError.syntax }
+        let amount = try integer(options[options.startIndex + 1])
+        switch word {
+        case "EX": return try expiry(amount, unit: .seconds, now: now, command: "getex")
+        case "PX": return try expiry(amount, unit: .milliseconds, now: now, command: "getex")
+        case "EXAT": return try absoluteExpiry(amount, unit: .seconds, command: "getex")
+        case "PXAT": return try absoluteExpiry(amount, unit: .milliseconds, command: "getex")
+        default: throw RESPError.syntax
+        }
     }
 
     // MARK: Helpers
@@ -536,7 +671,9 @@ struct RESPResponder: Sendable {
         if all || sections.contains("keyspace") {
             let state = try await store.state()
             lines += ["# Keyspace"]
-            if state.liveKeys > 0 { lines.append("db0:keys=\(state.liveKeys),expires=0,avg_ttl=0") }
+            let counts = try await store.expiryCounts()
+            let keys = state.liveKeys - counts.expired
+            if keys > 0 { lines.append("db0:keys=\(keys),expires=\(counts.expiring),avg_ttl=0") }
             lines.append("")
         }
         if all || sections.contains("replication") {
@@ -571,15 +708,61 @@ struct SetOptions {
     enum Condition { case always, ifAbsent, ifPresent }
     var condition = Condition.always
     var returnOld = false
+    /// The new row's expiry; nil: none (a SET without an expiry option removes the old one).
+    var expiresAt: Int64?
+    /// KEEPTTL: the new row keeps the old row's expiry.
+    var keepTTL = false
 
-    init(_ options: ArraySlice<[UInt8]>) throws {
-        for option in options {
-            switch RESPResponder.text(option).uppercased() {
+    init(_ options: ArraySlice<[UInt8]>, now: Int64) throws {
+        var index = options.startIndex
+        var expirySet = false
+        while index < options.endIndex {
+            let word = RESPResponder.text(options[index]).uppercased()
+            switch word {
             case "NX" where condition == .always: condition = .ifAbsent
             case "XX" where condition == .always: condition = .ifPresent
             case "GET" where !returnOld: returnOld = true
+            case "KEEPTTL" where !expirySet:
+                keepTTL = true
+                expirySet = true
+            case "EX", "PX", "EXAT", "PXAT":
+                guard !expirySet, index + 1 < options.endIndex else { throw RESPError.syntax }
+                let amount = try RESPResponder.integer(options[index + 1])
+                switch word {
+                case "EX": expiresAt = try RESPResponder.expiry(amount, unit: .seconds, now: now, command: "set")
+                case "PX": expiresAt = try RESPResponder.expiry(amount, unit: .milliseconds, now: now, command: "set")
+                case "EXAT": expiresAt = try RESPResponder.absoluteExpiry(amount, unit: .seconds, command: "set")
+                default: expiresAt = try RESPResponder.absoluteExpiry(amount, unit: .milliseconds, command: "set")
+                }
+                expirySet = true
+                index += 1
             default: throw RESPError.syntax
             }
+            index += 1
+        }
+    }
+}
+
+/// EXPIRE's NX | XX | GT | LT. No expiry counts as an infinite one, as in Redis.
+struct ExpireCondition {
+    private var word: String?
+
+    init(_ options: ArraySlice<[UInt8]>) throws {
+        guard options.count <= 1 else { throw RESPError(line: "ERR NX and XX, GT or LT options at the same time are not compatible") }
+        if let option = options.first {
+            let text = RESPResponder.text(option).uppercased()
+            guard ["NX", "XX", "GT", "LT"].contains(text) else { throw RESPError(line: "ERR Unsupported option \(text.prefix(32))") }
+            word = text
+        }
+    }
+
+    func allows(current: Int64?, new: Int64) -> Bool {
+        switch word {
+        case "NX": return current == nil
+        case "XX": return current != nil
+        case "GT": return current.map { new > $0 } ?? false
+        case "LT": return current.map { new < $0 } ?? true
+        default: return true
         }
     }
 }

@@ -16,10 +16,12 @@ public final class LocalTransaction {
         try session.connection.record(forKey: key)
     }
 
-    /// Stores `value` under `key` with a new version, as `KVStore.put` does.
+    /// Stores `value` under `key` with a new version, as `KVStore.put` does; with `expiresAt`
+    /// (milliseconds since the epoch) it reads as absent from then on. Changing only a key's
+    /// expiry (EXPIRE, PERSIST) is this too: the value again, with a new version.
     @discardableResult
-    public func put(key: String, value: [UInt8]) throws -> WriteReceipt {
-        try session.writeLocal(key: key, value: value)
+    public func put(key: String, value: [UInt8], expiresAt: Int64? = nil) throws -> WriteReceipt {
+        try session.writeLocal(key: key, value: value, expiresAt: expiresAt)
     }
 
     /// Writes a tombstone for `key` with a new version, as `KVStore.delete` does.
