@@ -102,18 +102,30 @@ class Cluster:
 
 
 class LoneNode:
-    """One kvnode with a client token, for AUTH."""
+    """One kvnode with a client token (for AUTH), serving TLS when asked."""
 
-    def __init__(self):
+    def __init__(self, tls=False):
         self.directory = tempfile.mkdtemp(prefix="converge-resp-auth-")
         token = os.path.join(self.directory, "token")
         with open(token, "w") as f:
             f.write("s3cret\n")
         os.chmod(token, 0o600)
+        arguments = ["--client-token-file", token]
+        self.certificate = None
+        if tls:
+            self.certificate = os.path.join(self.directory, "cert.pem")
+            key = os.path.join(self.directory, "key.pem")
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                 "-keyout", key, "-out", self.certificate, "-days", "2", "-subj", "/CN=127.0.0.1",
+                 "-addext", "subjectAltName=IP:127.0.0.1"],
+                check=True, capture_output=True, timeout=60)
+            os.chmod(key, 0o600)
+            arguments += ["--tls-cert", self.certificate, "--tls-key", key]
         self.log = open(os.path.join(self.directory, "log"), "w+")  # closed in down()
         self.process = subprocess.Popen(
-            [KVNODE, "--id", "T", "--port", "0", "--resp-port", "0", "--db", os.path.join(self.directory, "T.db"),
-             "--client-token-file", token],
+            [KVNODE, "--id", "T", "--port", "0", "--resp-port", "0", "--db", os.path.join(self.directory, "T.db")]
+            + arguments,
             stdout=self.log, stderr=subprocess.STDOUT)
         self.port = None
 
@@ -136,19 +148,20 @@ class LoneNode:
 
 CLUSTER = None
 LONE = None
+TLS = None
 
 
 def setUpModule():
-    global CLUSTER, LONE
+    global CLUSTER, LONE, TLS
     CLUSTER = Cluster()
     LONE = LoneNode()
+    TLS = LoneNode(tls=True)
 
 
 def tearDownModule():
-    if CLUSTER:
-        CLUSTER.down()
-    if LONE:
-        LONE.down()
+    for started in [CLUSTER, LONE, TLS]:
+        if started:
+            started.down()
 
 
 class ClusterUpTests(unittest.TestCase):
@@ -367,6 +380,20 @@ class AuthTests(unittest.TestCase):
         self.assertTrue(ok.set("k", "v"))
         ok3 = redis.Redis(host="127.0.0.1", port=LONE.port, password="s3cret", protocol=3, socket_timeout=10)
         self.assertEqual(ok3.get("k"), b"v")
+
+
+class TLSTests(unittest.TestCase):
+    def test_a_tls_node_serves_resp_over_tls_only(self):
+        r = redis.Redis(host="127.0.0.1", port=TLS.port, password="s3cret", ssl=True, ssl_ca_certs=TLS.certificate,
+                        socket_timeout=10)
+        self.assertTrue(r.set("tls:k", "v"))
+        self.assertEqual(r.get("tls:k"), b"v")
+        cli = subprocess.run(
+            ["redis-cli", "--tls", "--cacert", TLS.certificate, "-p", str(TLS.port), "--no-auth-warning", "-a", "s3cret",
+             "GET", "tls:k"], capture_output=True, timeout=60)
+        self.assertEqual(cli.stdout, b"v\n", cli.stderr)
+        with self.assertRaises(redis.ConnectionError):
+            redis.Redis(host="127.0.0.1", port=TLS.port, password="s3cret", socket_timeout=5).ping()
 
 
 class RedisCliTests(unittest.TestCase):
