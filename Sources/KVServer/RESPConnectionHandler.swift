@@ -11,8 +11,9 @@ import Synchronization
 /// Answers are kept in slots and written in order, in one flush per burst.
 ///
 /// A protocol error is answered with `-ERR Protocol error: …` after the answers owed, and the
-/// connection is closed; nothing of the malformed command runs. Reading pauses while more than
-/// `maxQueuedCommands` commands wait. A graceful shutdown (`ChannelShouldQuiesceEvent`) closes
+/// connection is closed; nothing of the malformed command runs. At most `maxRunningCommands`
+/// run at once (a client streaming SETs cannot queue unbounded work in the writer), and reading
+/// pauses while more than `maxQueuedCommands` commands wait. A graceful shutdown (`ChannelShouldQuiesceEvent`) closes
 /// the connection once the commands in flight are answered; read-idle for the idle timeout
 /// closes it unless a command (a WAIT) is in flight.
 final class RESPConnectionHandler: ChannelDuplexHandler {
@@ -21,6 +22,7 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     static let maxQueuedCommands = 1024
+    static let maxRunningCommands = 1024
     private static let nextID = Atomic<Int64>(1)
 
     private let responder: RESPResponder
@@ -41,7 +43,6 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
     /// No command is started any more: QUIT, a protocol error, or a graceful shutdown.
     private var closing = false
     private var protocolError: RESPProtocolError?
-    private var context: ChannelHandlerContext?
 
     init(responder: RESPResponder, limits: RESPCommandParser.Limits) {
         self.responder = responder
@@ -51,12 +52,10 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
         responder.connections.add(1)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
         responder.connections.add(-1)
     }
 
@@ -84,7 +83,7 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
     private func pump(context: ChannelHandlerContext) {
         guard !pumping else { return }
         pumping = true
-        while !closing, let command = waiting.first {
+        while !closing, running < Self.maxRunningCommands, let command = waiting.first {
             let order = RESPResponder.order(of: command)
             if order == .write ? running > runningWrites : (order == .read && running > 0) { break }
             waiting.removeFirst()

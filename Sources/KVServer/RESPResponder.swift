@@ -215,7 +215,21 @@ struct RESPResponder: Sendable {
             let key = try Self.key(arguments[0])
             let value = try value(arguments[1])
             let options = try SetOptions(arguments.dropFirst(2), now: ExpiryClock.nowMilliseconds())
-            write(reply, answer: { $0 }) { transaction in
+            if options.condition == .always, !options.returnOld, !options.keepTTL {
+                // A plain SET reads nothing: the store's put, as PUT /kv/{key} does.
+                let metrics = metrics
+                store.put(key: key, value: value, expiresAt: options.expiresAt) { result in
+                    switch result {
+                    case .success:
+                        metrics.countClientWrite()
+                        reply(.ok)
+                    case .failure(let error):
+                        reply(.error(RESPError.store(error).line))
+                    }
+                }
+                return nil
+            }
+            write(reply) { transaction in
                 let row = try Self.liveRecord(transaction, key)
                 let old: RESPValue = row?.value.map(RESPValue.bulkString) ?? .null
                 switch options.condition {
@@ -233,14 +247,14 @@ struct RESPResponder: Sendable {
             let value = try value(arguments[2])
             let expiresAt = try Self.expiry(
                 amount, unit: name == "SETEX" ? .seconds : .milliseconds, now: ExpiryClock.nowMilliseconds(), command: name)
-            write(reply, answer: { $0 }) { transaction in
+            write(reply) { transaction in
                 try transaction.put(key: key, value: value, expiresAt: expiresAt)
                 return (.ok, true)
             }
         case "GETEX":
             let key = try Self.key(arguments[0])
             let change = try Self.getExOption(arguments.dropFirst(), now: ExpiryClock.nowMilliseconds())
-            write(reply, answer: { $0 }) { transaction in
+            write(reply) { transaction in
                 guard let row = try Self.liveRecord(transaction, key), let value = row.value else { return (.null, false) }
                 switch change {
                 case .none:
@@ -258,7 +272,7 @@ struct RESPResponder: Sendable {
             let condition = try ExpireCondition(arguments.dropFirst(2))
             let now = ExpiryClock.nowMilliseconds()
             let expiresAt = try Self.expiryTime(amount, command: name, now: now)
-            write(reply, answer: { $0 }) { transaction in
+            write(reply) { transaction in
                 guard let row = try Self.liveRecord(transaction, key), let value = row.value else { return (.integer(0), false) }
                 guard condition.allows(current: row.expiresAt, new: expiresAt) else { return (.integer(0), false) }
                 if expiresAt <= now {
@@ -271,7 +285,7 @@ struct RESPResponder: Sendable {
             }
         case "PERSIST":
             let key = try Self.key(arguments[0])
-            write(reply, answer: { $0 }) { transaction in
+            write(reply) { transaction in
                 guard let row = try Self.liveRecord(transaction, key), let value = row.value, row.expiresAt != nil else {
                     return (.integer(0), false)
                 }
@@ -281,7 +295,7 @@ struct RESPResponder: Sendable {
         case "SETNX":
             let key = try Self.key(arguments[0])
             let value = try value(arguments[1])
-            write(reply, answer: { $0 }) { transaction in
+            write(reply) { transaction in
                 guard try Self.liveRecord(transaction, key) == nil else { return (.integer(0), false) }
                 try transaction.put(key: key, value: value)
                 return (.integer(1), true)
@@ -289,14 +303,14 @@ struct RESPResponder: Sendable {
         case "GETSET":
             let key = try Self.key(arguments[0])
             let value = try value(arguments[1])
-            write(reply, answer: { $0 }) { transaction in
+            write(reply) { transaction in
                 let old = try Self.liveRecord(transaction, key)?.value
                 try transaction.put(key: key, value: value)
                 return (old.map(RESPValue.bulkString) ?? .null, true)
             }
         case "GETDEL":
             let key = try Self.key(arguments[0])
-            write(reply, answer: { $0 }) { transaction in
+            write(reply) { transaction in
                 guard let old = try Self.liveRecord(transaction, key)?.value else { return (.null, false) }
                 try transaction.delete(key: key)
                 return (.bulkString(old), true)
@@ -308,13 +322,13 @@ struct RESPResponder: Sendable {
                 pairs.append((try Self.key(arguments[index]), try value(arguments[index + 1])))
             }
             let sendable = pairs.map { KeyValue(key: $0.0, value: $0.1) }
-            write(reply, answer: { $0 }) { transaction in
+            write(reply, writesOnce: sendable.count == 1) { transaction in
                 for pair in sendable { try transaction.put(key: pair.key, value: pair.value) }
                 return (.ok, true)
             }
         case "DEL", "UNLINK":
             let keys = try arguments.map(Self.key)
-            write(reply, answer: { $0 }) { transaction in
+            write(reply, writesOnce: keys.count == 1) { transaction in
                 // Like HTTP DELETE, a tombstone for every key named, live here or not: the delete
                 // must win over a put this node has not received yet. The count is of live keys.
                 var live: Int64 = 0
@@ -405,18 +419,20 @@ struct RESPResponder: Sendable {
         let value: [UInt8]
     }
 
-    /// Runs `body` in one transaction of the writer; `body` returns the answer and whether it
-    /// wrote (to count client writes).
+    /// Runs `body` in one transaction of the writer and answers what it returns; `body` also
+    /// says whether it wrote (to count client writes).
+    ///
+    /// `writesOnce`: `body` writes at most once, as its last step (see `KVStore.transact`).
     private func write(
-        _ reply: @escaping Reply, answer: @escaping @Sendable (RESPValue) -> RESPValue,
+        _ reply: @escaping Reply, writesOnce: Bool = true,
         _ body: @escaping @Sendable (LocalTransaction) throws -> (RESPValue, Bool)
     ) {
         let metrics = metrics
-        store.transact(body) { result in
+        store.transact(writesOnce: writesOnce, body) { result in
             switch result {
             case .success(let (value, wrote)):
                 if wrote { metrics.countClientWrite() }
-                reply(answer(value))
+                reply(value)
             case .failure(let error):
                 reply(.error(RESPError.store(error).line))
             }
