@@ -29,7 +29,7 @@ struct ExpiryClusterTests {
             let onA = try redis(cluster, "A")
             for (index, key) in keys.enumerated() {
                 if index.isMultiple(of: 2) {
-                    #expect(try onA.call("SET", key, "new", "EX", "1") == .simple("OK"))
+                    #expect(try await onA.call("SET", key, "new", "EX", "1") == .simple("OK"))
                 } else {
                     _ = try await cluster.client("A").put(key, value: Array("new".utf8), ttlSeconds: 1)
                 }
@@ -75,7 +75,7 @@ struct ExpiryClusterTests {
                     for key in keys {
                         #expect(try await cluster.client(node).get(key) == nil, "seed \(seed): \(key) came back on \(node)")
                     }
-                    #expect(try redis(cluster, node).call("KEYS", "session/*") == .array([]))
+                    #expect(try await redis(cluster, node).call("KEYS", "session/*") == .array([]))
                 }
                 try await Task.sleep(for: .milliseconds(250))
             }
@@ -89,16 +89,16 @@ struct ExpiryClusterTests {
             let cluster = network.cluster
             let onA = try redis(cluster, "A")
             let onB = try redis(cluster, "B")
-            for key in ["k1", "k2"] { #expect(try onA.call("SET", key, "v", "EX", "3600") == .simple("OK")) }
+            for key in ["k1", "k2"] { #expect(try await onA.call("SET", key, "v", "EX", "3600") == .simple("OK")) }
             try await cluster.waitForValue("k2", "v", on: "B")
             try await cluster.waitForValue("k2", "v", on: "C")
 
             network.partition([["A"], ["B"], ["C"]])
             // k1: A expires it, B persists it. k2: the other way round.
-            #expect(try onA.call("EXPIRE", "k1", "2") == .integer(1))
-            #expect(try onB.call("PERSIST", "k1") == .integer(1))
-            #expect(try onA.call("PERSIST", "k2") == .integer(1))
-            #expect(try onB.call("EXPIRE", "k2", "2") == .integer(1))
+            #expect(try await onA.call("EXPIRE", "k1", "2") == .integer(1))
+            #expect(try await onB.call("PERSIST", "k1") == .integer(1))
+            #expect(try await onA.call("PERSIST", "k2") == .integer(1))
+            #expect(try await onB.call("EXPIRE", "k2", "2") == .integer(1))
             // The outcome every node must reach: the write with the greater (lamport, origin).
             var expired: [String: Bool] = [:]
             for key in ["k1", "k2"] {
@@ -123,7 +123,7 @@ struct ExpiryClusterTests {
                     }
                 } else {
                     for node in cluster.names {
-                        #expect(try redis(cluster, node).call("TTL", key) == .integer(-1), "seed \(seed): \(key) on \(node)")
+                        #expect(try await redis(cluster, node).call("TTL", key) == .integer(-1), "seed \(seed): \(key) on \(node)")
                     }
                 }
             }

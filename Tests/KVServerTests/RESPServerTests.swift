@@ -29,7 +29,7 @@ struct RESPServerTests {
         try await withRESPNode { _, _, port in
             let connection = try RawConnection(port: port)
             connection.send(Array("*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\nGET a\r\nDEL a b\r\n*2\r\n$3\r\nGET\r\n$1\r\na\r\nMSET x 1 y 2\r\nMGET x nope y\r\nQUIT\r\nPING\r\n".utf8))
-            let (bytes, closed) = connection.readUntilClosed(timeout: 10)
+            let (bytes, closed) = try await offThePool { connection.readUntilClosed(timeout: 10) }
             #expect(closed)
             #expect(String(decoding: bytes, as: UTF8.self) == "+OK\r\n$1\r\n1\r\n:1\r\n$-1\r\n+OK\r\n*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n2\r\n+OK\r\n")
         }
@@ -38,12 +38,12 @@ struct RESPServerTests {
     @Test func aValueWrittenOverRESPReadsTheSameOverHTTPAndBack() async throws {
         try await withRESPNode { _, client, port in
             let redis = try RESPTestClient(port: port)
-            #expect(try redis.call("SET", "user:1", "Ada") == .simple("OK"))
+            #expect(try await redis.call("SET", "user:1", "Ada") == .simple("OK"))
             #expect(try await client.get("user:1")?.value == Array("Ada".utf8))
             _ = try await client.put("from/http", value: [0, 1, 2, 255])
-            #expect(try redis.call("GET", "from/http") == .bulk([0, 1, 2, 255]))
+            #expect(try await redis.call("GET", "from/http") == .bulk([0, 1, 2, 255]))
             _ = try await client.delete("user:1")
-            #expect(try redis.call("EXISTS", "user:1", "from/http") == .integer(1))
+            #expect(try await redis.call("EXISTS", "user:1", "from/http") == .integer(1))
         }
     }
 
@@ -51,11 +51,11 @@ struct RESPServerTests {
         try await withRESPNode(configure: { $0.maxValueBytes = 10 }) { _, client, port in
             let redis = try RESPTestClient(port: port)
             let long = String(repeating: "k", count: KeyRules.maxBytes + 1)
-            for reply in [try redis.call("SET", long, "v"), try redis.call("SET", "", "v"), try redis.call("SET", "a\u{1}b", "v")] {
+            for reply in [try await redis.call("SET", long, "v"), try await redis.call("SET", "", "v"), try await redis.call("SET", "a\u{1}b", "v")] {
                 #expect(reply.description.hasPrefix("-ERR invalid key: "), "\(reply)")
             }
-            #expect(try redis.call("SET", "k", "01234567890") == .error("ERR the value is 11 bytes; this node's limit is 10 bytes (kvnode --max-value-bytes)"))
-            #expect(try redis.call("SET", "k", "0123456789") == .simple("OK"))
+            #expect(try await redis.call("SET", "k", "01234567890") == .error("ERR the value is 11 bytes; this node's limit is 10 bytes (kvnode --max-value-bytes)"))
+            #expect(try await redis.call("SET", "k", "0123456789") == .simple("OK"))
             let page = try await client.list()
             #expect(page.keys.map(\.key) == ["k"])
         }
@@ -64,58 +64,58 @@ struct RESPServerTests {
     @Test func refusedCommandsSayWhy() async throws {
         try await withRESPNode { _, _, port in
             let redis = try RESPTestClient(port: port)
-            let incr = try redis.call("INCR", "n")
+            let incr = try await redis.call("INCR", "n")
             #expect(incr.description.hasPrefix("-ERR INCR is not offered by Converge: concurrent writes resolve by last-writer-wins"), "\(incr)")
-            #expect(try redis.call("LPUSH", "l", "x").description.contains("Converge stores strings only"))
-            #expect(try redis.call("NOSUCH", "a").description.hasPrefix("-ERR unknown command 'NOSUCH'"))
-            #expect(try redis.call("GET") == .error("ERR wrong number of arguments for 'get' command"))
-            #expect(try redis.call("SELECT", "1").description.hasPrefix("-ERR DB index is out of range"))
-            #expect(try redis.call("PING") == .simple("PONG"), "the connection survives refusals")
+            #expect(try await redis.call("LPUSH", "l", "x").description.contains("Converge stores strings only"))
+            #expect(try await redis.call("NOSUCH", "a").description.hasPrefix("-ERR unknown command 'NOSUCH'"))
+            #expect(try await redis.call("GET") == .error("ERR wrong number of arguments for 'get' command"))
+            #expect(try await redis.call("SELECT", "1").description.hasPrefix("-ERR DB index is out of range"))
+            #expect(try await redis.call("PING") == .simple("PONG"), "the connection survives refusals")
         }
     }
 
     @Test func theClientTokenIsAUTHsPassword() async throws {
         try await withRESPNode(configure: { $0.clientToken = "s3cret" }) { _, _, port in
             let redis = try RESPTestClient(port: port)
-            #expect(try redis.call("GET", "k") == .error("NOAUTH Authentication required."))
-            #expect(try redis.call("SET", "k", "v") == .error("NOAUTH Authentication required."))
-            #expect(try redis.call("AUTH", "wrong") == .error("WRONGPASS invalid username-password pair or user is disabled."))
-            #expect(try redis.call("AUTH", "someone", "s3cret") == .error("WRONGPASS invalid username-password pair or user is disabled."))
-            #expect(try redis.call("AUTH", "s3cret") == .simple("OK"))
-            #expect(try redis.call("SET", "k", "v") == .simple("OK"))
+            #expect(try await redis.call("GET", "k") == .error("NOAUTH Authentication required."))
+            #expect(try await redis.call("SET", "k", "v") == .error("NOAUTH Authentication required."))
+            #expect(try await redis.call("AUTH", "wrong") == .error("WRONGPASS invalid username-password pair or user is disabled."))
+            #expect(try await redis.call("AUTH", "someone", "s3cret") == .error("WRONGPASS invalid username-password pair or user is disabled."))
+            #expect(try await redis.call("AUTH", "s3cret") == .simple("OK"))
+            #expect(try await redis.call("SET", "k", "v") == .simple("OK"))
             let hello = try RESPTestClient(port: port)
-            guard case .map(let fields) = try hello.call("HELLO", "3", "AUTH", "default", "s3cret", "SETNAME", "tester") else {
+            guard case .map(let fields) = try await hello.call("HELLO", "3", "AUTH", "default", "s3cret", "SETNAME", "tester") else {
                 Issue.record("HELLO 3 did not answer a map")
                 return
             }
             #expect(fields.contains(.bulk(Array("proto".utf8))))
-            #expect(try hello.call("CLIENT", "GETNAME") == .bulk(Array("tester".utf8)))
-            #expect(try hello.call("GET", "missing") == .null)
+            #expect(try await hello.call("CLIENT", "GETNAME") == .bulk(Array("tester".utf8)))
+            #expect(try await hello.call("GET", "missing") == .null)
         }
     }
 
     @Test func expiryIsReadTheSameOverBothFrontEnds() async throws {
         try await withRESPNode { _, client, port in
             let redis = try RESPTestClient(port: port)
-            #expect(try redis.call("SET", "short", "v", "PX", "300") == .simple("OK"))
-            #expect(try redis.call("SET", "long", "v", "EX", "100") == .simple("OK"))
-            guard case .integer(let ttl) = try redis.call("TTL", "long") else { throw RESPTestClient.Failure(description: "TTL") }
+            #expect(try await redis.call("SET", "short", "v", "PX", "300") == .simple("OK"))
+            #expect(try await redis.call("SET", "long", "v", "EX", "100") == .simple("OK"))
+            guard case .integer(let ttl) = try await redis.call("TTL", "long") else { throw RESPTestClient.Failure(description: "TTL") }
             #expect((99...100).contains(ttl))
             let expires = try #require(try await client.get("long")?.expiresAt)
-            #expect(try redis.call("PEXPIRETIME", "long") == .integer(expires))
-            #expect(try redis.call("PERSIST", "long") == .integer(1))
-            #expect(try redis.call("TTL", "long") == .integer(-1))
+            #expect(try await redis.call("PEXPIRETIME", "long") == .integer(expires))
+            #expect(try await redis.call("PERSIST", "long") == .integer(1))
+            #expect(try await redis.call("TTL", "long") == .integer(-1))
             #expect(try await client.get("long")?.expiresAt == nil)
             _ = try await client.put("http", value: Array("v".utf8), ttlSeconds: 50)
-            guard case .integer(let httpTTL) = try redis.call("TTL", "http") else { throw RESPTestClient.Failure(description: "TTL") }
+            guard case .integer(let httpTTL) = try await redis.call("TTL", "http") else { throw RESPTestClient.Failure(description: "TTL") }
             #expect((49...50).contains(httpTTL))
             try await poll("short to expire") {
-                let value = try redis.call("GET", "short")
+                let value = try await redis.call("GET", "short")
                 return value == .null ? nil : "\(value)"
             }
             #expect(try await client.get("short") == nil)
-            #expect(try redis.call("TTL", "short") == .integer(-2))
-            #expect(try redis.call("KEYS", "*") == .array([.bulk(Array("http".utf8)), .bulk(Array("long".utf8))]))
+            #expect(try await redis.call("TTL", "short") == .integer(-2))
+            #expect(try await redis.call("KEYS", "*") == .array([.bulk(Array("http".utf8)), .bulk(Array("long".utf8))]))
         }
     }
 
@@ -131,7 +131,7 @@ struct RESPServerTests {
             for (input, cause) in cases {
                 let connection = try RawConnection(port: port)
                 connection.send(Array(("PING\r\n" + input).utf8))
-                let (bytes, closed) = connection.readUntilClosed(timeout: 10)
+                let (bytes, closed) = try await offThePool { connection.readUntilClosed(timeout: 10) }
                 let text = String(decoding: bytes, as: UTF8.self)
                 #expect(closed, "\(input.debugDescription) left the connection open")
                 #expect(text.hasPrefix("+PONG\r\n-ERR Protocol error: "), "\(text.debugDescription)")
@@ -173,8 +173,8 @@ struct RESPServerTests {
                 connection.close()
             }
             let redis = try RESPTestClient(port: port)
-            #expect(try redis.call("PING") == .simple("PONG"), "seed \(seed)")
-            #expect(try redis.call("DBSIZE") == .integer(0), "seed \(seed)")
+            #expect(try await redis.call("PING") == .simple("PONG"), "seed \(seed)")
+            #expect(try await redis.call("DBSIZE") == .integer(0), "seed \(seed)")
             #expect(try await client.list().keys.isEmpty, "seed \(seed)")
             #expect(try await client.health(), "seed \(seed)")
         }
@@ -183,9 +183,9 @@ struct RESPServerTests {
     @Test func waitCountsThePeersThatAcknowledged() async throws {
         try await withRESPNode { _, _, port in
             let redis = try RESPTestClient(port: port)
-            #expect(try redis.call("SET", "k", "v") == .simple("OK"))
-            #expect(try redis.call("WAIT", "0", "0") == .integer(0))
-            #expect(try redis.call("WAIT", "1", "50") == .integer(0), "no peers: the timeout answers")
+            #expect(try await redis.call("SET", "k", "v") == .simple("OK"))
+            #expect(try await redis.call("WAIT", "0", "0") == .integer(0))
+            #expect(try await redis.call("WAIT", "1", "50") == .integer(0), "no peers: the timeout answers")
         }
     }
 }

@@ -1,6 +1,7 @@
-/// A blocking Redis-protocol client for tests: sends commands as arrays of bulk strings and
-/// reads whole replies. Written apart from the node's codec, so a test of the server does not
-/// check the server's encoder against itself.
+/// A Redis-protocol client for tests: sends commands as arrays of bulk strings and reads whole
+/// replies, blocking on a thread of its own (`offThePool`), never on the cooperative pool that
+/// the nodes under test need. Written apart from the node's codec, so a test of the server does
+/// not check the server's encoder against itself.
 public final class RESPTestClient: @unchecked Sendable {
     // @unchecked: used by one test task at a time.
 
@@ -53,14 +54,16 @@ public final class RESPTestClient: @unchecked Sendable {
 
     /// Sends one command and reads its reply.
     @discardableResult
-    public func call(_ arguments: String...) throws -> Reply {
-        try call(arguments)
+    public func call(_ arguments: String...) async throws -> Reply {
+        try await call(arguments)
     }
 
     @discardableResult
-    public func call(_ arguments: [String]) throws -> Reply {
-        send(arguments)
-        return try reply()
+    public func call(_ arguments: [String]) async throws -> Reply {
+        try await offThePool {
+            self.send(arguments)
+            return try self.readReply()
+        }
     }
 
     /// Sends one command without reading (for pipelining).
@@ -73,7 +76,11 @@ public final class RESPTestClient: @unchecked Sendable {
     }
 
     /// Reads the next reply, waiting up to 10 s for its bytes.
-    public func reply() throws -> Reply {
+    public func reply() async throws -> Reply {
+        try await offThePool { try self.readReply() }
+    }
+
+    private func readReply() throws -> Reply {
         while true {
             var cursor = position
             if let reply = try parse(&cursor) {
