@@ -141,7 +141,7 @@ table=$(
   echo
   echo "\`kv bench put\` on the same three nodes, unthrottled (64 clients over A, B and C): $kvb_rps req/s; rows sent per client write: $rows_per_write."
 )
-p16_bound=$(grep -m1 '^converge_set_p16: ' "$out" | grep -o 'mean group commit [0-9.]* writes per transaction' | grep -o '[0-9.]*' || echo n/a)
+p16_bound=$(grep -m1 '^converge_set_p16: ' "$out" | grep -o 'mean group commit [^)]*' || echo n/a)
 resp_table=$(
   echo "Run of \`RESP_ONLY=${RESP_ONLY:-} bash bench/compare.sh\` (bench/resp.sh) at $(head -1 "$out" | sed 's/^# compare.sh run at //'); $(grep -m1 '^# resp.sh at ' "$out" | sed 's/^# resp.sh at [^;]*; //'). Raw output: \`$out\` (not committed)."
   echo
@@ -161,7 +161,7 @@ resp_table=$(
   resp_row "SET/s, 3 nodes (load on A), -P 16" "$(fig converge3_set_p16)" "$(fig redis_set_p16)" ""
   resp_row "GET/s, 3 nodes (load on A), -P 16" "$(fig converge3_get_p16)" "$(fig redis_get_p16)" ""
   echo
-  echo "Mean group commit of the one-node SET -P 16 run: $p16_bound writes per transaction."
+  echo "One-node SET -P 16: $p16_bound."
 )
 echo
 if [ -z "${RESP_ONLY:-}" ]; then echo "$table"; fi

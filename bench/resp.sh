@@ -6,7 +6,8 @@
 # bench/compare.sh (alone: RESP_ONLY=1 bash bench/compare.sh), or by itself.
 #
 # Figures go to stdout as "name: value unit (details)"; each Converge write run also reports the
-# node's mean group commit (write requests per transaction, from /metrics). Every run is bounded
+# node's mean group commit (write requests per transaction) and the mean time of a transaction,
+# from /metrics. Every run is bounded
 # (timeout) and every server is stopped by PID on exit.
 #
 # Env: KV_BIN (directory of a release kv and kvnode; default .build/release), N (requests per
@@ -27,19 +28,22 @@ command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null ||
 
 wait_ping() { for _ in $(seq 1 100); do [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ] && return 0; sleep 0.1; done; return 1; }
 steal_ticks() { awk '/^cpu / {print $9}' /proc/stat; }
-metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m {printf "%d", $2}'; }
+metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m {printf "%.6f", $2}'; }
 
 # bench NAME RESP-PORT TEST PIPELINE REQUESTS HTTP-PORT(optional, for the group size)
 bench() {
-  local name=$1 port=$2 test=$3 pipeline=$4 requests=$5 http=${6:-} out rps p50 s0 t0 r0 groups=""
+  local name=$1 port=$2 test=$3 pipeline=$4 requests=$5 http=${6:-} out rps p50 s0 t0 r0 x0 groups=""
   s0=$(steal_ticks)
-  [ -n "$http" ] && { t0=$(metric "$http" kv_store_transactions); r0=$(metric "$http" kv_store_write_requests); }
+  [ -n "$http" ] && { t0=$(metric "$http" kv_store_transactions); r0=$(metric "$http" kv_store_write_requests); x0=$(metric "$http" kv_store_transaction_seconds); }
   out=$(timeout 180 redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -c 50 -P "$pipeline" -n "$requests" -d 16 -r 100000 --csv 2>/dev/null)
   rps=$(awk -F'","' 'NR == 2 {gsub(/"/, "", $2); printf "%d", $2}' <<<"$out")
   p50=$(awk -F'","' 'NR == 2 {print $6}' <<<"$out")
   if [ -n "$http" ] && [ "$test" = set ]; then
-    local t1 r1; t1=$(metric "$http" kv_store_transactions); r1=$(metric "$http" kv_store_write_requests)
-    groups="; mean group commit $(awk -v r=$((r1 - r0)) -v t=$((t1 - t0)) 'BEGIN { if (t > 0) printf "%.1f", r / t; else print "n/a" }') writes per transaction"
+    local t1 r1 x1; t1=$(metric "$http" kv_store_transactions); r1=$(metric "$http" kv_store_write_requests)
+    x1=$(metric "$http" kv_store_transaction_seconds)
+    groups="; $(awk -v r="$r1" -v r0="$r0" -v t="$t1" -v t0="$t0" -v x="$x1" -v x0="$x0" 'BEGIN {
+      if (t - t0 > 0) printf "mean group commit %.1f writes per transaction, %.2f ms per transaction", (r - r0) / (t - t0), 1000 * (x - x0) / (t - t0)
+      else print "no transactions" }')"
   fi
   echo "$name: ${rps:-n/a} ops/s (redis-benchmark -t $test -c 50 -P $pipeline -n $requests -d 16 -r 100000; p50 ${p50:-?} ms; steal $(( ($(steal_ticks) - s0) / 100 )) s$groups)"
 }
