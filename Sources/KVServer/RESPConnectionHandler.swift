@@ -43,6 +43,7 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
     /// No command is started any more: QUIT, a protocol error, or a graceful shutdown.
     private var closing = false
     private var protocolError: RESPProtocolError?
+    private let mailbox = AnswerMailbox()
 
     init(responder: RESPResponder, limits: RESPCommandParser.Limits) {
         self.responder = responder
@@ -110,15 +111,14 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
         if isWrite { runningWrites += 1 }
         let loop = context.eventLoop
         let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
+        let mailbox = mailbox
         // A copy: an answer given at once re-enters this handler while `execute` still holds it.
         var changed = session
         let task = responder.execute(command, session: &changed) { answer in
             if loop.inEventLoop {
                 bound.value.handler.finish(slot: slot, answer: answer, wasWrite: isWrite, context: bound.value.context)
-            } else {
-                loop.execute {
-                    bound.value.handler.finish(slot: slot, answer: answer, wasWrite: isWrite, context: bound.value.context)
-                }
+            } else if mailbox.post(slot: slot, answer: answer, wasWrite: isWrite) {
+                loop.execute { bound.value.handler.drainMailbox(context: bound.value.context) }
             }
         }
         session = changed
@@ -134,6 +134,18 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
         answers[offset: index].value = answer
         running -= 1
         if wasWrite { runningWrites -= 1 }
+        if !pumping { pump(context: context) }
+    }
+
+    /// Takes every answer posted from other threads since the last drain, then starts what they
+    /// unblock and writes what is ready: one hop and one flush for the answers a commit produced.
+    private func drainMailbox(context: ChannelHandlerContext) {
+        let wasPumping = pumping
+        pumping = true
+        for posted in mailbox.take() {
+            finish(slot: posted.slot, answer: posted.answer, wasWrite: posted.wasWrite, context: context)
+        }
+        pumping = wasPumping
         if !pumping { pump(context: context) }
     }
 
@@ -185,5 +197,37 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+}
+
+/// Answers that arrive on other threads (the store's writer, tasks) for one connection, waiting
+/// for its event loop: the first answer posted asks for a drain, the ones posted before it runs
+/// ride along, so a group commit costs each connection one hop and one flush, not one per write.
+private final class AnswerMailbox: Sendable {
+    struct Posted: Sendable {
+        let slot: Int
+        let answer: RESPValue
+        let wasWrite: Bool
+    }
+
+    private let state = Mutex<(posted: [Posted], drainScheduled: Bool)>(([], false))
+
+    /// Adds an answer; true when the caller must schedule a drain on the event loop.
+    func post(slot: Int, answer: RESPValue, wasWrite: Bool) -> Bool {
+        state.withLock { state in
+            state.posted.append(Posted(slot: slot, answer: answer, wasWrite: wasWrite))
+            if state.drainScheduled { return false }
+            state.drainScheduled = true
+            return true
+        }
+    }
+
+    /// Everything posted so far; the next post schedules a drain again.
+    func take() -> [Posted] {
+        state.withLock { state in
+            state.drainScheduled = false
+            defer { state.posted = [] }
+            return state.posted
+        }
     }
 }
