@@ -37,7 +37,7 @@ bench() {
   [ -n "$http" ] && { t0=$(metric "$http" kv_store_transactions); r0=$(metric "$http" kv_store_write_requests); x0=$(metric "$http" kv_store_transaction_seconds); }
   out=$(timeout 180 redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -c 50 -P "$pipeline" -n "$requests" -d 16 -r 100000 --csv 2>/dev/null)
   rps=$(awk -F'","' 'NR == 2 {gsub(/"/, "", $2); printf "%d", $2}' <<<"$out")
-  p50=$(awk -F'","' 'NR == 2 {print $6}' <<<"$out")
+  p50=$(awk -F'","' 'NR == 2 {print $5}' <<<"$out")  # test, rps, avg, min, p50, p95, p99, max
   if [ -n "$http" ] && [ "$test" = set ]; then
     local t1 r1 x1; t1=$(metric "$http" kv_store_transactions); r1=$(metric "$http" kv_store_write_requests)
     x1=$(metric "$http" kv_store_transaction_seconds)
