@@ -88,8 +88,9 @@ public final class ConvergeNode: Sendable {
             services.append(
                 RESPServer(
                     configuration: .init(
-                        host: configuration.host, port: respPort, idleTimeout: configuration.idleTimeout,
-                        maxConnections: configuration.maxConnections, tls: configuration.tls),
+                        host: configuration.host, port: respPort, portFlag: "--resp-port",
+                        idleTimeout: configuration.idleTimeout, maxConnections: configuration.maxConnections,
+                        tls: configuration.tls),
                     responder: responder,
                     onListening: { port in respBound.resolve(.success(String(port))) }))
         } else {
@@ -106,8 +107,13 @@ public final class ConvergeNode: Sendable {
                 bound.resolve(.failure(NodeStartError.stoppedBeforeListening))
                 respBound.resolve(.failure(NodeStartError.stoppedBeforeListening))
             } catch {
-                bound.resolve(.failure(NodeStartError.cannotServe(host: configuration.host, port: configuration.port, reason: "\(error)")))
-                respBound.resolve(.failure(NodeStartError.cannotServe(host: configuration.host, port: configuration.respPort ?? 0, reason: "\(error)")))
+                // A listener that cannot bind says which port and flag; any other failure is blamed
+                // on the HTTP port, as before RESP.
+                let failure =
+                    error as? NodeStartError
+                    ?? NodeStartError.cannotServe(host: configuration.host, port: configuration.port, flag: "--port", reason: "\(error)")
+                bound.resolve(.failure(failure))
+                respBound.resolve(.failure(failure))
                 throw error
             }
         }
@@ -180,13 +186,13 @@ public final class ConvergeNode: Sendable {
 
 /// Why a node could not start serving.
 public enum NodeStartError: Error, CustomStringConvertible {
-    case cannotServe(host: String, port: Int, reason: String)
+    case cannotServe(host: String, port: Int, flag: String, reason: String)
     case stoppedBeforeListening
 
     public var description: String {
         switch self {
-        case .cannotServe(let host, let port, let reason):
-            return "cannot listen on \(host):\(port): \(reason); is another process using the port? (choose another with --port)"
+        case .cannotServe(let host, let port, let flag, let reason):
+            return "cannot listen on \(host):\(port): \(reason); is another process using the port? (choose another with \(flag))"
         case .stoppedBeforeListening:
             return "the server stopped before it started listening"
         }

@@ -18,6 +18,8 @@ final class ListeningServer: Service, Sendable {
     struct Configuration: Sendable {
         var host: String
         var port: Int
+        /// The flag that chose `port`, for the message when it cannot be bound.
+        var portFlag = "--port"
         var idleTimeout: Duration
         var maxConnections: Int
         /// Serve HTTPS only, with this certificate; nil serves plain HTTP.
@@ -40,7 +42,28 @@ final class ListeningServer: Service, Sendable {
 
     func run() async throws {
         let maxConnections = configuration.maxConnections
-        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let listener: any Channel
+        do {
+            listener = try await bind(maxConnections: maxConnections)
+        } catch {
+            throw NodeStartError.cannotServe(
+                host: configuration.host, port: configuration.port, flag: configuration.portFlag, reason: "\(error)")
+        }
+        onListening(listener.localAddress?.port ?? configuration.port)
+
+        // Runs until the service group shuts down, gracefully or by cancellation.
+        try? await gracefulShutdown()
+        try? await listener.close()
+        let open = connections.withLock { state in
+            state.quiescing = true
+            return Array(state.open.values)
+        }
+        for channel in open { quiesce(channel) }
+        for channel in open { try? await channel.closeFuture.get() }
+    }
+
+    private func bind(maxConnections: Int) async throws -> any Channel {
+        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
@@ -57,17 +80,6 @@ final class ListeningServer: Service, Sendable {
             }
             .bind(host: configuration.host, port: configuration.port)
             .get()
-        onListening(listener.localAddress?.port ?? configuration.port)
-
-        // Runs until the service group shuts down, gracefully or by cancellation.
-        try? await gracefulShutdown()
-        try? await listener.close()
-        let open = connections.withLock { state in
-            state.quiescing = true
-            return Array(state.open.values)
-        }
-        for channel in open { quiesce(channel) }
-        for channel in open { try? await channel.closeFuture.get() }
     }
 
     /// The pipeline of one connection. With TLS, `NIOSSLServerHandler` goes first, before the
