@@ -33,6 +33,8 @@ let package = Package(
         ),
         .target(name: "SQLite", dependencies: ["CSQLite"], swiftSettings: strictSettings),
         .target(name: "KVCore", swiftSettings: strictSettings),
+        // The Redis protocol's codec: pure, no I/O, so it is unit-tested and fuzzed alone.
+        .target(name: "RESP", swiftSettings: strictSettings),
         .executableTarget(name: "embed-migrations", swiftSettings: strictSettings),
         .plugin(
             name: "EmbedMigrations",
@@ -72,7 +74,7 @@ let package = Package(
         .target(
             name: "KVServer",
             dependencies: [
-                "KVStore", "KVCore", "Replication", "NodeHTTP",
+                "KVStore", "KVCore", "Replication", "NodeHTTP", "RESP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -126,6 +128,7 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(name: "KVCoreTests", dependencies: ["KVCore", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "NodeHTTPTests", dependencies: ["NodeHTTP", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "RESPTests", dependencies: ["RESP", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(
             name: "KVStoreTests",

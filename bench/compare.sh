@@ -3,25 +3,30 @@
 # the peers of ../shared/bench/peers.sh (Redis with AOF, etcd with 1 and 3 members, the nginx
 # HTTP ceiling, raw SQLite inserts, the fsync rate), the Swift HTTP ceilings of
 # ../shared/bench/swift_ceilings.sh (bare SwiftNIO, Hummingbird), and our node and cluster,
-# measured with the same load tool (wrk -t1 -c64, unique keys, 16-byte values) and with kv bench.
+# measured with the same load tool (wrk -t1 -c64, unique keys, 16-byte values) and with kv bench;
+# then redis-benchmark against Redis and against our RESP port, one node and three (bench/resp.sh).
 #
 #   bash bench/compare.sh                  # everything, DUR=10 s per wrk run (as root: installs what is missing)
 #   SKIP_CEILINGS=1 bash bench/compare.sh  # without the Swift ceilings (they build for minutes the first time)
 #   SKIP_SCALE=1 bash bench/compare.sh     # without the million-key figures of bench/scale.sh
 #   NO_DOCS=1 bash bench/compare.sh        # print the table, leave docs/performance.md alone
+#   RESP_ONLY=1 bash bench/compare.sh      # only the redis-benchmark comparison (bench/resp.sh) and its table
+#   SCRATCH=.build-x bash bench/compare.sh # build and run from another scratch path (default .build)
 #   TABLE_ONLY=bench/results/compare-….txt bash bench/compare.sh   # remake the table from a run's raw output
 #   OLD=/path/to/old/kvnode bash bench/compare.sh   # also single-node PUT and GET of that binary and
 #                                          # ours, alternating (bench/ab.sh), to see a regression
 #
-# The table replaces the block between the compare.sh markers in docs/performance.md.
+# The tables replace the blocks between the compare.sh markers (HTTP and peers) and the
+# compare.sh:resp markers (redis-benchmark) in docs/performance.md.
 #
 # Prints every figure as "name: value unit (details)", then a Markdown table of ratios; the run's
 # raw output is kept in bench/results/compare-<date>.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10}
+SCRATCH=${SCRATCH:-.build}
 shared=${SHARED:-../shared/bench}
-if [ -z "${TABLE_ONLY:-}" ] && [ ! -f "$shared/peers.sh" ]; then
+if [ -z "${TABLE_ONLY:-}" ] && [ -z "${RESP_ONLY:-}" ] && [ ! -f "$shared/peers.sh" ]; then
   echo "compare.sh: $shared/peers.sh not found: the peers' script lives beside the repository (../shared/bench); run from a clone next to it or set SHARED=/path/to/shared/bench" >&2
   exit 1
 fi
@@ -33,7 +38,9 @@ cleanup() { for p in "${pids[@]}"; do { kill -9 "$p"; wait "$p"; } 2>/dev/null; 
 trap cleanup EXIT
 
 if [ -z "${TABLE_ONLY:-}" ]; then
-swift build -c release --product kvnode >&2 && swift build -c release --product kv >&2 || exit 1
+swift build -c release --scratch-path "$SCRATCH" --product kvnode >&2 && swift build -c release --scratch-path "$SCRATCH" --product kv >&2 || exit 1
+command -v redis-server >/dev/null || scripts/install-deps --redis-server >&2
+if [ -z "${RESP_ONLY:-}" ]; then
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 
 {
@@ -44,9 +51,9 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 
 start_node() { # start_node ID PORT DB FLAGS... ; waits until it answers
   local id=$1 port=$2 db=$3; shift 3
-  .build/release/kvnode --id "$id" --port "$port" --db "$db" --log-level warning "$@" >>"$tmp/$id.log" 2>&1 &
+  "$SCRATCH"/release/kvnode --id "$id" --port "$port" --db "$db" --log-level warning "$@" >>"$tmp/$id.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 100); do .build/release/kv --node "http://127.0.0.1:$port" status >/dev/null 2>&1 && return 0; sleep 0.1; done
+  for _ in $(seq 1 100); do "$SCRATCH"/release/kv --node "http://127.0.0.1:$port" status >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "compare.sh: node $id did not start" >&2; cat "$tmp/$id.log" >&2; exit 1
 }
 stop_nodes() { for p in "${pids[@]}"; do { kill "$p"; wait "$p"; } 2>/dev/null; done; pids=(); }
@@ -76,16 +83,23 @@ wrk_fig() { # wrk_fig NAME URL SCRIPT DETAILS
   top=$(grep -m1 '^converge3_put_one_node: ' "$out" | awk '{print $2}')
   half=$(( ${top:-2000} / 2 ))
   echo "# kv bench on the same cluster, writes spread over A, B and C, at half the top rate ($half/s):"
-  .build/release/kv bench put --node http://127.0.0.1:18901 --node http://127.0.0.1:18902 --node http://127.0.0.1:18903 \
+  "$SCRATCH"/release/kv bench put --node http://127.0.0.1:18901 --node http://127.0.0.1:18902 --node http://127.0.0.1:18903 \
     --clients 16 --rate "$half" --duration "$DUR" --value-size 16 --json | sed 's/^/converge3_kvbench_half_rate_json: /'
   echo "# kv bench on the same cluster, unthrottled:"
-  .build/release/kv bench put --node http://127.0.0.1:18901 --node http://127.0.0.1:18902 --node http://127.0.0.1:18903 \
+  "$SCRATCH"/release/kv bench put --node http://127.0.0.1:18901 --node http://127.0.0.1:18902 --node http://127.0.0.1:18903 \
     --clients 64 --duration "$DUR" --value-size 16 --json | sed 's/^/converge3_kvbench_put_json: /'
   stop_nodes
   if [ -f bench/scale.sh ] && [ -z "${SKIP_SCALE:-}" ]; then
     echo "# a million keys (bench/scale.sh):"
     bash bench/scale.sh 2>&1 | grep -E '^[A-Za-z0-9_]+: '
   fi
+} | tee -a "$out"
+else
+  echo "# compare.sh run at $(date -u '+%Y-%m-%d %H:%M:%S') UTC; nproc $(nproc); load $(cut -d' ' -f1-3 /proc/loadavg); RESP only" | tee "$out"
+fi
+{
+  echo "# redis-benchmark against Redis and our RESP port (bench/resp.sh):"
+  KV_BIN="$SCRATCH/release" bash bench/resp.sh 2>&1 | grep -E '^[A-Za-z0-9_]+: |^# '
 } | tee -a "$out"
 fi
 
@@ -129,22 +143,50 @@ table=$(
   echo
   echo "\`kv bench put\` on the same three nodes, unthrottled (64 clients over A, B and C): $kvb_rps req/s; rows sent per client write: $rows_per_write."
 )
+p16_bound=$(grep -m1 '^converge_set_p16: ' "$out" | grep -o 'mean group commit [^)]*' || echo n/a)
+resp_table=$(
+  echo "Run of \`RESP_ONLY=${RESP_ONLY:-} bash bench/compare.sh\` (bench/resp.sh) at $(head -1 "$out" | sed 's/^# compare.sh run at //'); $(grep -m1 '^# resp.sh at ' "$out" | sed 's/^# resp.sh at [^;]*; //'). Raw output: \`$out\` (not committed)."
+  echo
+  echo "| figure (redis-benchmark -c 50 -d 16) | Converge | Redis (AOF everysec) | ratio | target | met |"
+  echo "|---|---:|---:|---:|---|---|"
+  resp_row() { # resp_row LABEL OURS PEER TARGET
+    local r met; r=$(ratio "$2" "$3")
+    if [ -z "$4" ]; then met="(reported)"; else met=$(awk -v r="$r" -v t="$4" 'BEGIN { if (r == "n/a") print "n/a"; else if (r + 0 >= t + 0) print "yes"; else printf "no (%.0f%% of target)", 100 * r / t }'); fi
+    echo "| $1 | $2 | $3 | $r | ${4:+≥ $4} | $met |"
+  }
+  resp_row "SET/s, 1 node, -P 1" "$(fig converge_set_p1)" "$(fig redis_set_p1)" 0.8
+  resp_row "GET/s, 1 node, -P 1" "$(fig converge_get_p1)" "$(fig redis_get_p1)" 0.9
+  resp_row "SET/s, 1 node, -P 16" "$(fig converge_set_p16)" "$(fig redis_set_p16)" ""
+  resp_row "GET/s, 1 node, -P 16" "$(fig converge_get_p16)" "$(fig redis_get_p16)" ""
+  resp_row "SET/s, 3 nodes (load on A), -P 1" "$(fig converge3_set_p1)" "$(fig redis_set_p1)" ""
+  resp_row "GET/s, 3 nodes (load on A), -P 1" "$(fig converge3_get_p1)" "$(fig redis_get_p1)" ""
+  resp_row "SET/s, 3 nodes (load on A), -P 16" "$(fig converge3_set_p16)" "$(fig redis_set_p16)" ""
+  resp_row "GET/s, 3 nodes (load on A), -P 16" "$(fig converge3_get_p16)" "$(fig redis_get_p16)" ""
+  echo
+  echo "One-node SET -P 16: $p16_bound."
+)
 echo
-echo "$table"
-if [ -z "${NO_DOCS:-}" ]; then
-  TABLE="$table" python3 - <<'PY'
-import os, re
+if [ -z "${RESP_ONLY:-}" ]; then echo "$table"; fi
+echo
+echo "$resp_table"
+update_docs() { # update_docs MARKER HEADING TEXT: replace the block between the MARKER markers
+  MARKER="$1" HEADING="$2" TEXT="$3" python3 - <<'PY'
+import os
 path = "docs/performance.md"
 text = open(path).read()
-begin, end = "<!-- compare.sh:begin -->", "<!-- compare.sh:end -->"
-block = begin + "\n" + os.environ["TABLE"] + "\n" + end
+begin, end = f"<!-- {os.environ['MARKER']}:begin -->", f"<!-- {os.environ['MARKER']}:end -->"
+block = begin + "\n" + os.environ["TEXT"] + "\n" + end
 if begin in text and end in text:
     text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
 else:
-    text = text.rstrip("\n") + "\n\n## Side by side (generated by bench/compare.sh)\n\n" + block + "\n"
+    text = text.rstrip("\n") + f"\n\n## {os.environ['HEADING']} (generated by bench/compare.sh)\n\n" + block + "\n"
 open(path, "w").write(text)
 PY
-  echo "docs/performance.md updated (between the compare.sh markers)"
+  echo "docs/performance.md updated (between the $1 markers)"
+}
+if [ -z "${NO_DOCS:-}" ]; then
+  update_docs compare.sh:resp "RESP: redis-benchmark against Redis" "$resp_table"
+  [ -n "${RESP_ONLY:-}" ] || update_docs compare.sh "Side by side" "$table"
 fi
 echo "raw output: $out"
 if [ -n "${OLD:-}" ]; then

@@ -10,7 +10,10 @@ included): GET /status (`seq`, the last change number, and `lamport`, the clock)
 (the hash over the live rows and the count of rows, tombstones included). Any write, delete or
 tombstone moves `seq`; any changed row moves the digest. The node is alone (no peers), so
 nothing else changes it, and schemathesis runs with one worker, so a change belongs to the
-request it surrounds.
+request it surrounds. Nothing else but expiry: a key PUT with `?ttl=SECONDS` vanishes from the
+digest when its time comes, and the expiry sweep then tombstones it (a new `seq`), between
+requests. So an accepted `ttl` shorter than an hour is sent as an hour, which no run lasts; a
+`ttl` the API refuses is sent as generated, so its refusal is still checked.
 
 Environment: KV_FUZZ_URL (the node), KV_FUZZ_TOKEN (its client token, if any).
 """
@@ -51,8 +54,24 @@ def _describe(case, response) -> str:
     return f"{case.method.upper()} {case.formatted_path} -> {response.status_code}"
 
 
+MIN_TTL = 3600
+
+
+def _lengthen_ttl(case) -> None:
+    """A valid `ttl` below MIN_TTL becomes MIN_TTL, so no key expires during the run."""
+    if case.method.upper() != "PUT" or not isinstance(case.query, dict) or "ttl" not in case.query:
+        return
+    try:
+        ttl = int(str(case.query["ttl"]))
+    except ValueError:
+        return
+    if 1 <= ttl < MIN_TTL:
+        case.query["ttl"] = MIN_TTL
+
+
 @schemathesis.hook
 def before_call(context, case, **kwargs):
+    _lengthen_ttl(case)
     state = stored_state()
     with _lock:
         _before[id(case)] = state

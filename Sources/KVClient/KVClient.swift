@@ -48,8 +48,11 @@ public final class KVClient: Sendable {
     }
 
     /// Stores `value` under `key` as a new version; returns that version.
-    public func put(_ key: String, value: [UInt8]) async throws(KVClientError) -> WriteReply {
-        let reply = try await send("PUT", Self.path(of: key), body: value)
+    /// With `ttlSeconds` the key expires that many seconds after the node stores it
+    /// (`PUT /kv/{key}?ttl=SECONDS`).
+    public func put(_ key: String, value: [UInt8], ttlSeconds: Int64? = nil) async throws(KVClientError) -> WriteReply {
+        let path = Self.path(of: key) + (ttlSeconds.map { "?ttl=\($0)" } ?? "")
+        let reply = try await send("PUT", path, body: value)
         return try decode(WriteReply.self, from: successful(reply), request: "PUT /kv/{key}")
     }
 
@@ -65,7 +68,8 @@ public final class KVClient: Sendable {
         guard let origin = reply.header(HeaderName.origin), !origin.isEmpty else {
             throw .badResponse("GET /kv/{key} replied without a \(HeaderName.origin) header")
         }
-        return StoredValue(value: body, lamport: lamport, origin: origin)
+        let expiresAt = reply.header(HeaderName.expires).flatMap { Int64($0) }
+        return StoredValue(value: body, lamport: lamport, origin: origin, expiresAt: expiresAt)
     }
 
     /// Writes a tombstone for `key` (whether or not the node has it); returns its version.

@@ -3,10 +3,13 @@ public struct StoredValue: Sendable, Hashable {
     public let value: [UInt8]
     public let lamport: Int64
     public let origin: String
+    /// When the key expires (`KV-Expires`), in milliseconds since the Unix epoch; nil: never.
+    public let expiresAt: Int64?
 
-    public init(value: [UInt8], lamport: Int64, origin: String) {
+    public init(value: [UInt8], lamport: Int64, origin: String, expiresAt: Int64? = nil) {
         self.value = value
         self.lamport = lamport
         self.origin = origin
+        self.expiresAt = expiresAt
     }
 }

@@ -201,6 +201,9 @@ public enum HeaderName {
     public static let lamport = "KV-Lamport"
     /// On `GET /kv/{key}`: the node that wrote the value returned.
     public static let origin = "KV-Origin"
+    /// On `GET /kv/{key}` of a key with an expiry: when it expires, in milliseconds since the
+    /// Unix epoch (UTC). Absent for a key that never expires.
+    public static let expires = "KV-Expires"
 }
 
 /// `GET /digest`: the node's data summarised as 256 bucket hashes (`RowDigest`). Buckets hash

@@ -17,6 +17,8 @@ import Replication
 public final class ConvergeNode: Sendable {
     /// `http://HOST:PORT` as bound, `https://` when the node serves TLS.
     public let url: String
+    /// The RESP port as bound; nil when the node serves no RESP (`respPort` unset).
+    public let respPort: Int?
     public let store: KVStore
     public let configuration: NodeConfiguration
     private let serviceGroup: ServiceGroup
@@ -24,10 +26,11 @@ public final class ConvergeNode: Sendable {
     private let logger: Logger
 
     private init(
-        url: String, store: KVStore, configuration: NodeConfiguration, serviceGroup: ServiceGroup,
+        url: String, respPort: Int?, store: KVStore, configuration: NodeConfiguration, serviceGroup: ServiceGroup,
         runTask: Task<Void, any Error>, logger: Logger
     ) {
         self.url = url
+        self.respPort = respPort
         self.store = store
         self.configuration = configuration
         self.serviceGroup = serviceGroup
@@ -73,30 +76,62 @@ public final class ConvergeNode: Sendable {
                 maxConnections: configuration.maxConnections, tls: configuration.tls),
             responder: responder,
             onListening: { port in bound.resolve(.success("\(scheme)://\(configuration.host):\(port)")) })
+        var services: [any Service] = [
+            ReplicationService(replicator: replicator), server, ShutdownSignalService(signal: shutdown),
+            ExpirySweeper(store: store, interval: configuration.expirySweepInterval, logger: logger),
+        ]
+        let respBound = BoundAddress()
+        if let respPort = configuration.respPort {
+            let responder = RESPResponder(
+                store: store, nodeID: nodeID, maxValueBytes: configuration.maxValueBytes,
+                clientToken: configuration.clientToken, metrics: metrics, replicator: replicator, logger: logger)
+            services.append(
+                RESPServer(
+                    configuration: .init(
+                        host: configuration.host, port: respPort, portFlag: "--resp-port",
+                        idleTimeout: configuration.idleTimeout, maxConnections: configuration.maxConnections,
+                        tls: configuration.tls),
+                    responder: responder,
+                    onListening: { port in respBound.resolve(.success(String(port))) }))
+        } else {
+            respBound.resolve(.success(""))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: [ReplicationService(replicator: replicator), server, ShutdownSignalService(signal: shutdown)],
+                services: services,
                 gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
                 logger: Self.quietLogger(logger)))
         let task = Task {
             do {
                 try await group.run()
                 bound.resolve(.failure(NodeStartError.stoppedBeforeListening))
+                respBound.resolve(.failure(NodeStartError.stoppedBeforeListening))
             } catch {
-                bound.resolve(.failure(NodeStartError.cannotServe(host: configuration.host, port: configuration.port, reason: "\(error)")))
+                // A listener that cannot bind says which port and flag; any other failure is blamed
+                // on the HTTP port, as before RESP.
+                let failure =
+                    error as? NodeStartError
+                    ?? NodeStartError.cannotServe(host: configuration.host, port: configuration.port, flag: "--port", reason: "\(error)")
+                bound.resolve(.failure(failure))
+                respBound.resolve(.failure(failure))
                 throw error
             }
         }
         let url: String
+        let respPort: Int?
         do {
             url = try await bound.value()
+            respPort = Int(try await respBound.value())
         } catch {
             await store.close()
             throw error
         }
         logger.info("node \(nodeID) listening on \(url) (database \(configuration.databasePath), sync \(configuration.sync.rawValue))")
+        if let respPort {
+            logger.info("node \(nodeID) serving RESP on \(configuration.host):\(respPort) (redis-cli -h \(configuration.host) -p \(respPort)\(configuration.tls == nil ? "" : " --tls"))")
+        }
         return ConvergeNode(
-            url: url, store: store, configuration: configuration, serviceGroup: group,
+            url: url, respPort: respPort, store: store, configuration: configuration, serviceGroup: group,
             runTask: task, logger: logger)
     }
 
@@ -151,13 +186,13 @@ public final class ConvergeNode: Sendable {
 
 /// Why a node could not start serving.
 public enum NodeStartError: Error, CustomStringConvertible {
-    case cannotServe(host: String, port: Int, reason: String)
+    case cannotServe(host: String, port: Int, flag: String, reason: String)
     case stoppedBeforeListening
 
     public var description: String {
         switch self {
-        case .cannotServe(let host, let port, let reason):
-            return "cannot listen on \(host):\(port): \(reason); is another process using the port? (choose another with --port)"
+        case .cannotServe(let host, let port, let flag, let reason):
+            return "cannot listen on \(host):\(port): \(reason); is another process using the port? (choose another with \(flag))"
         case .stoppedBeforeListening:
             return "the server stopped before it started listening"
         }

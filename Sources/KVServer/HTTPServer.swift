@@ -1,15 +1,9 @@
-import KVCore
-import Logging
 import NIOCore
 import NIOHTTP1
-import NIOPosix
-import NIOSSL
 import ServiceLifecycle
-import Synchronization
 
-/// The node's HTTP/1.1 server, on SwiftNIO directly: a listener, and per connection the
-/// pipeline of `configureConnection` ending in an `HTTPConnectionHandler` that hands requests
-/// to `KVResponder`.
+/// The node's HTTP/1.1 server, on SwiftNIO directly: a `ListeningServer` whose connections
+/// end in an `HTTPConnectionHandler` that hands requests to `KVResponder`.
 ///
 /// As a `Service` it binds when run (calling `onListening` with the bound port, or throwing
 /// when it cannot bind) and, on graceful shutdown, stops accepting, lets the request in
@@ -17,133 +11,19 @@ import Synchronization
 /// At most `maxConnections` are open at once; past that the listener stops accepting and new
 /// connections wait in the kernel's backlog.
 final class HTTPServer: Service, Sendable {
-    struct Configuration: Sendable {
-        var host: String
-        var port: Int
-        var idleTimeout: Duration
-        var maxConnections: Int
-        /// Serve HTTPS only, with this certificate; nil serves plain HTTP.
-        var tls: ServerTLS?
-    }
+    typealias Configuration = ListeningServer.Configuration
 
-    private let configuration: Configuration
-    private let responder: KVResponder
-    private let onListening: @Sendable (Int) -> Void
-    private let connections = Mutex<(open: [ObjectIdentifier: any Channel], quiescing: Bool)>(([:], false))
+    private let listener: ListeningServer
 
     init(configuration: Configuration, responder: KVResponder, onListening: @escaping @Sendable (Int) -> Void) {
-        self.configuration = configuration
-        self.responder = responder
-        self.onListening = onListening
+        listener = ListeningServer(configuration: configuration, onListening: onListening) { pipeline in
+            // Pipelining is `HTTPConnectionHandler`'s (NIO's assistance costs two epoll_ctl per PUT).
+            try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+            try pipeline.addHandler(HTTPConnectionHandler(responder: responder))
+        }
     }
 
     func run() async throws {
-        let maxConnections = configuration.maxConnections
-        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ConnectionLimitHandler(maxConnections: maxConnections))
-                }
-            }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try configureConnection(channel)
-                    track(channel)
-                }
-            }
-            .bind(host: configuration.host, port: configuration.port)
-            .get()
-        onListening(listener.localAddress?.port ?? configuration.port)
-
-        // Runs until the service group shuts down, gracefully or by cancellation.
-        try? await gracefulShutdown()
-        try? await listener.close()
-        let open = connections.withLock { state in
-            state.quiescing = true
-            return Array(state.open.values)
-        }
-        for channel in open { quiesce(channel) }
-        for channel in open { try? await channel.closeFuture.get() }
-    }
-
-    /// The pipeline of one connection. With TLS, `NIOSSLServerHandler` goes first, before the
-    /// idle timer and the HTTP codec, so that everything after it sees plain HTTP.
-    private func configureConnection(_ channel: any Channel) throws {
-        let pipeline = channel.pipeline.syncOperations
-        if let tls = configuration.tls {
-            try pipeline.addHandler(NIOSSLServerHandler(context: tls.context))
-        }
-        try pipeline.addHandler(IdleStateHandler(readTimeout: TimeAmount(configuration.idleTimeout)))
-        // Pipelining is `HTTPConnectionHandler`'s (NIO's assistance costs two epoll_ctl per PUT).
-        try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
-        try pipeline.addHandler(HTTPConnectionHandler(responder: responder))
-    }
-
-    /// Remembers `channel` until it closes, so a graceful shutdown can wait for it.
-    private func track(_ channel: any Channel) {
-        let id = ObjectIdentifier(channel)
-        let quiescing = connections.withLock { state in
-            state.open[id] = channel
-            return state.quiescing
-        }
-        if quiescing { quiesce(channel) }
-        channel.closeFuture.whenComplete { [self] _ in
-            _ = connections.withLock { $0.open.removeValue(forKey: id) }
-        }
-    }
-
-    /// Asks the connection to close once its request in flight is answered (at once if idle);
-    /// `HTTPConnectionHandler` acts on the event.
-    private func quiesce(_ channel: any Channel) {
-        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
-    }
-}
-
-/// On the listening channel: stops asking for new connections while `maxConnections` are
-/// open, and asks again when one closes.
-private final class ConnectionLimitHandler: ChannelDuplexHandler {
-    typealias InboundIn = any Channel
-    typealias InboundOut = any Channel
-    typealias OutboundIn = Never
-    typealias OutboundOut = Never
-
-    private let maxConnections: Int
-    private var open = 0
-    private var readWithheld = false
-
-    init(maxConnections: Int) {
-        self.maxConnections = maxConnections
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let child = unwrapInboundIn(data)
-        open += 1
-        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-        child.closeFuture.hop(to: context.eventLoop).whenComplete { _ in
-            let (handler, context) = bound.value
-            handler.open -= 1
-            if handler.readWithheld, handler.open < handler.maxConnections {
-                handler.readWithheld = false
-                context.read()
-            }
-        }
-        context.fireChannelRead(data)
-    }
-
-    func read(context: ChannelHandlerContext) {
-        guard open < maxConnections else {
-            readWithheld = true
-            return
-        }
-        context.read()
-    }
-}
-
-extension TimeAmount {
-    init(_ duration: Duration) {
-        self = .nanoseconds(duration.inNanoseconds)
+        try await listener.run()
     }
 }

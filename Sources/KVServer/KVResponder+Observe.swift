@@ -91,11 +91,14 @@ extension KVResponder {
         while !Task.isCancelled {
             let page = try await store.feed(after: position, maxRows: 1_000, maxBytes: 1 << 20)
             var text = ""
+            let now = ExpiryClock.nowMilliseconds()
             for row in page.rows where row.record.key.hasPrefix(prefix) {
                 let record = row.record
+                // A row already expired is shown as what readers see: deleted.
+                let value = record.value(at: now)
                 let event = WatchEvent(
-                    key: record.key, value: record.value.map { Data($0).base64EncodedString() },
-                    deleted: record.isTombstone, lamport: record.version.lamport,
+                    key: record.key, value: value.map { Data($0).base64EncodedString() },
+                    deleted: value == nil, lamport: record.version.lamport,
                     origin: record.version.origin.rawValue, seq: row.seq)
                 text += "id: \(row.seq)\ndata: \(String(decoding: try encoder.encode(event), as: UTF8.self))\n\n"
             }

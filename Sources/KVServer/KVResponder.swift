@@ -106,7 +106,13 @@ struct KVResponder: Sendable {
             }
         case (.key(let encoded), .PUT), (.key(let encoded), .DELETE):
             let key: String
-            do { key = try decodeKey(encoded) } catch { return done(failure(error, method: method, route: route)) }
+            let expiresAt: Int64?
+            do {
+                key = try decodeKey(encoded)
+                expiresAt = method == .PUT ? try Self.expiry(request.query) : nil
+            } catch {
+                return done(failure(error, method: method, route: route))
+            }
             let answer: @Sendable (Result<WriteReceipt, StoreError>) -> Void = { result in
                 switch result {
                 case .success(let receipt):
@@ -117,7 +123,7 @@ struct KVResponder: Sendable {
                 }
             }
             if method == .PUT {
-                store.put(key: key, value: Array(buffer: request.body), completion: answer)
+                store.put(key: key, value: Array(buffer: request.body), expiresAt: expiresAt, completion: answer)
             } else {
                 store.delete(key: key, completion: answer)
             }
@@ -237,18 +243,30 @@ struct KVResponder: Sendable {
     }
 
     private func getReply(key: String, _ stored: StoredRecord?) -> ServerResponse {
-        guard let stored, let value = stored.record.value else {
+        guard let stored, let value = stored.record.value(at: ExpiryClock.nowMilliseconds()) else {
             return APIError.notFound(key: key, node: nodeID).response()
         }
         let version = stored.record.version
-        return ServerResponse(
-            status: .ok,
-            headers: [
-                "content-type": "application/octet-stream",
-                HeaderName.lamport: String(version.lamport),
-                HeaderName.origin: version.origin.rawValue,
-            ],
-            body: .bytes(ByteBuffer(bytes: value)))
+        var headers: HTTPHeaders = [
+            "content-type": "application/octet-stream",
+            HeaderName.lamport: String(version.lamport),
+            HeaderName.origin: version.origin.rawValue,
+        ]
+        if let expiresAt = stored.record.expiresAt { headers.add(name: HeaderName.expires, value: String(expiresAt)) }
+        return ServerResponse(status: .ok, headers: headers, body: .bytes(ByteBuffer(bytes: value)))
+    }
+
+    /// Longest `ttl` a PUT may give: 100 years, far below where milliseconds overflow.
+    static let maxTTLSeconds: Int64 = 100 * 365 * 86_400
+
+    /// The expiry a PUT's `?ttl=SECONDS` asks for (milliseconds since the epoch), nil without one.
+    static func expiry(_ query: Substring?) throws -> Int64? {
+        guard let query, !query.isEmpty else { return nil }
+        guard let text = try QueryParameters(query)["ttl"] else { return nil }
+        guard let seconds = Int64(text), (1...maxTTLSeconds).contains(seconds) else {
+            throw APIError.invalidParameter("ttl must be a whole number of seconds from 1 to \(maxTTLSeconds), got '\(text.prefix(64))'")
+        }
+        return ExpiryClock.nowMilliseconds() + seconds * 1000
     }
 
     private func list(_ queryText: Substring?) async throws -> ServerResponse {

@@ -15,6 +15,10 @@ public struct NodeConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     /// Port to bind. Default 8000; 0 picks a free port (the log line `listening on …` names it).
     public var port: Int = 8000
+    /// Port of the Redis protocol (RESP) front end, on `host`; nil (default) serves none, 0
+    /// picks a free port (the log line `serving RESP on …` names it). The client token, TLS,
+    /// the idle timeout and `maxConnections` (counted per port) apply as on HTTP.
+    public var respPort: Int?
     /// The other nodes of the cluster; stored in the `peers` table.
     public var peers: [PeerConfig] = []
     /// `normal` (default): an acknowledged write survives a crash of the process; `full`: it
@@ -43,6 +47,9 @@ public struct NodeConfiguration: Sendable {
     public var maxDatabaseBytes: Int?
     /// How long acknowledged tombstones are kept before they are purged. Default 24 h.
     public var tombstoneGrace: Duration = .seconds(86_400)
+    /// How often expired keys are turned into tombstones (they read as absent from the moment
+    /// they expire; this reclaims their space). Default 1 s.
+    public var expirySweepInterval: Duration = .seconds(1)
     /// How often every peer's feed is pulled past the mark. Default 10 s.
     public var antiEntropyInterval: Duration = .seconds(10)
     /// Serve HTTPS only, with this certificate and key; nil (default) serves plain HTTP.

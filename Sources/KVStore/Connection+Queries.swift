@@ -5,7 +5,7 @@ import SQLite
 /// its transaction) and turn rows into values, refusing a row the store never writes.
 extension Connection {
     func record(forKey key: String) throws -> StoredRecord? {
-        try firstRow("SELECT key, value, lamport, origin, seq, deleted FROM kv WHERE key = ?", [.text(key)]) {
+        try firstRow("SELECT key, value, lamport, origin, seq, deleted, expires_at FROM kv WHERE key = ?", [.text(key)]) {
             try Self.storedRecord($0)
         }
     }
@@ -15,10 +15,11 @@ extension Connection {
     /// The prefix becomes a key range `[prefix, successor)` so the primary-key index bounds
     /// the scan; SQLite compares TEXT byte-wise (BINARY collation), which is the order of
     /// Unicode scalars and the one users see.
-    func liveKeys(prefix: String, after: String?, limit: Int) throws -> [KeyEntry] {
+    /// Rows expired at `now` (milliseconds since the epoch) are left out.
+    func liveKeys(prefix: String, after: String?, limit: Int, now: Int64) throws -> [KeyEntry] {
         guard limit > 0 else { return [] }
-        var conditions = ["deleted = 0"]
-        var values: [SQLiteValue] = []
+        var conditions = ["deleted = 0", "(expires_at IS NULL OR expires_at > ?)"]
+        var values: [SQLiteValue] = [.integer(now)]
         if let after, !after.utf8.lexicographicallyPrecedes(prefix.utf8) {
             conditions.append("key > ?")
             values.append(.text(after))
@@ -45,7 +46,7 @@ extension Connection {
     func feed(after seq: Int64, limit: Int) throws -> [StoredRecord] {
         guard limit > 0 else { return [] }
         return try rows(
-            "SELECT key, value, lamport, origin, seq, deleted FROM kv WHERE seq > ? ORDER BY seq LIMIT ?",
+            "SELECT key, value, lamport, origin, seq, deleted, expires_at FROM kv WHERE seq > ? ORDER BY seq LIMIT ?",
             [.integer(seq), .integer(Int64(limit))]
         ) { try Self.storedRecord($0) }
     }
@@ -63,7 +64,7 @@ extension Connection {
         }
         values.append(.integer(Int64(limit)))
         return try rows(
-            "SELECT key, value, lamport, origin, seq, deleted FROM kv WHERE seq > ? AND seq <= ?\(conditions) ORDER BY seq LIMIT ?",
+            "SELECT key, value, lamport, origin, seq, deleted, expires_at FROM kv WHERE seq > ? AND seq <= ?\(conditions) ORDER BY seq LIMIT ?",
             values
         ) { try Self.storedRecord($0) }
     }
@@ -108,13 +109,14 @@ extension Connection {
         }
     }
 
-    /// Reads a row of `key, value, lamport, origin, seq, deleted`.
+    /// Reads a row of `key, value, lamport, origin, seq, deleted, expires_at`.
     private static func storedRecord(_ row: Statement) throws -> StoredRecord {
         let key = row.text(at: 0)
         let deleted = row.int64(at: 5) != 0
         let value: [UInt8]? = deleted ? nil : row.blob(at: 1)
         let version = try version(lamport: row.int64(at: 2), origin: row.text(at: 3), key: key)
-        return StoredRecord(record: Record(key: key, value: value, version: version), seq: row.int64(at: 4))
+        let expiresAt: Int64? = row.isNull(at: 6) ? nil : row.int64(at: 6)
+        return StoredRecord(record: Record(key: key, value: value, version: version, expiresAt: expiresAt), seq: row.int64(at: 4))
     }
 
     private static func version(lamport: Int64, origin: String, key: String) throws -> Version {

@@ -33,14 +33,17 @@ public struct DigestRow: Sendable, Equatable {
 
 extension KVStore {
     /// Reads every row once (on a read connection, in one snapshot) and sums it into its bucket.
+    /// A row expired by now counts as a tombstone: nodes that have and have not yet swept it
+    /// hold the same data.
     public func digest() async throws -> StoreDigest {
-        try readers.read { connection in
+        let now = ExpiryClock.nowMilliseconds()
+        return try readers.read { connection in
             try connection.transaction(.deferred) {
                 var digest = StoreDigest(
                     buckets: Array(repeating: .init(count: 0, hash: 0), count: RowDigest.bucketCount), liveKeys: 0, rows: 0)
-                try connection.withStatement("SELECT key, value, lamport, origin, deleted FROM kv") { row in
+                try connection.withStatement("SELECT key, value, lamport, origin, deleted, expires_at FROM kv") { row in
                     while try row.step() {
-                        let entry = Self.digestRow(row)
+                        let entry = Self.digestRow(row, now: now)
                         digest.rows += 1
                         // Tombstones stay out of the hashes: a node that purged one and a node
                         // that still holds it hold the same data.
@@ -60,21 +63,23 @@ extension KVStore {
 
     /// The rows of one bucket, sorted by key, for narrowing a difference down to keys.
     public func digestRows(inBucket bucket: Int) async throws -> [DigestRow] {
-        try readers.read { connection in
+        let now = ExpiryClock.nowMilliseconds()
+        return try readers.read { connection in
             var rows: [DigestRow] = []
-            try connection.withStatement("SELECT key, value, lamport, origin, deleted FROM kv ORDER BY key") { row in
+            try connection.withStatement("SELECT key, value, lamport, origin, deleted, expires_at FROM kv ORDER BY key") { row in
                 while try row.step() {
                     let key = row.text(at: 0)
                     guard RowDigest.bucket(ofKey: key) == bucket else { continue }
-                    rows.append(Self.digestRow(row))
+                    rows.append(Self.digestRow(row, now: now))
                 }
             }
             return rows
         }
     }
 
-    private static func digestRow(_ row: Statement) -> DigestRow {
-        let deleted = row.int64(at: 4) != 0
+    /// A row of `key, value, lamport, origin, deleted, expires_at`; expired at `now` reads as deleted.
+    private static func digestRow(_ row: Statement, now: Int64) -> DigestRow {
+        let deleted = row.int64(at: 4) != 0 || (!row.isNull(at: 5) && row.int64(at: 5) <= now)
         return DigestRow(
             key: row.text(at: 0), lamport: row.int64(at: 2), origin: row.text(at: 3), deleted: deleted,
             valueHash: RowDigest.valueHash(deleted ? nil : row.blob(at: 1)))
@@ -86,12 +91,14 @@ extension KVStore {
     public func records(inBucket bucket: Int) async throws -> [Record] {
         try readers.read { connection in
             var records: [Record] = []
-            try connection.withStatement("SELECT key, value, lamport, origin, deleted FROM kv ORDER BY key") { row in
+            try connection.withStatement("SELECT key, value, lamport, origin, deleted, expires_at FROM kv ORDER BY key") { row in
                 while try row.step() {
                     let key = row.text(at: 0)
                     guard RowDigest.bucket(ofKey: key) == bucket, let origin = try? NodeID(row.text(at: 3)) else { continue }
                     let value: [UInt8]? = row.int64(at: 4) != 0 ? nil : row.blob(at: 1)
-                    records.append(Record(key: key, value: value, version: Version(lamport: row.int64(at: 2), origin: origin)))
+                    let expiresAt: Int64? = row.isNull(at: 5) ? nil : row.int64(at: 5)
+                    records.append(
+                        Record(key: key, value: value, version: Version(lamport: row.int64(at: 2), origin: origin), expiresAt: expiresAt))
                 }
             }
             return records

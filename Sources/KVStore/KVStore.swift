@@ -69,8 +69,9 @@ public final class KVStore: Sendable {
     /// Stores `value` under `key` with a new version of this node and the next `seq`; every
     /// put makes a new version, even of the same value. Throws `.invalidKey` for a key that
     /// breaks `KeyRules`.
-    public func put(key: String, value: [UInt8]) async throws -> WriteReceipt {
-        try await writer.submit(oneStatement: true) { try $0.writeLocal(key: key, value: value) }
+    /// With `expiresAt` (milliseconds since the epoch) the value reads as absent from then on.
+    public func put(key: String, value: [UInt8], expiresAt: Int64? = nil) async throws -> WriteReceipt {
+        try await writer.submit(oneStatement: true) { try $0.writeLocal(key: key, value: value, expiresAt: expiresAt) }
     }
 
     /// Writes a tombstone for `key`, whether or not this node has seen the key: a delete must
@@ -82,9 +83,11 @@ public final class KVStore: Sendable {
     /// `put(key:value:)` for callers that are not tasks: `completion` runs on the writer
     /// thread once the write committed, so it must hand its result on and return quickly.
     public func put(
-        key: String, value: [UInt8], completion: @escaping @Sendable (Result<WriteReceipt, StoreError>) -> Void
+        key: String, value: [UInt8], expiresAt: Int64? = nil,
+        completion: @escaping @Sendable (Result<WriteReceipt, StoreError>) -> Void
     ) {
-        writer.submit(oneStatement: true, { try $0.writeLocal(key: key, value: value) }, completion: completion)
+        writer.submit(
+            oneStatement: true, { try $0.writeLocal(key: key, value: value, expiresAt: expiresAt) }, completion: completion)
     }
 
     /// `delete(key:)` for callers that are not tasks; `completion` runs as for `put`.
@@ -115,7 +118,8 @@ public final class KVStore: Sendable {
     /// what the pool buys.
     private var readsThroughWriter: Bool { configuration.readConnections == 0 }
 
-    /// The stored row of `key`, tombstone included; nil if this node never saw the key.
+    /// The stored row of `key`, tombstone included; nil if this node never saw the key. An
+    /// expired row is there with its value (`Record.value(at:)` hides it): readers decide.
     public func get(key: String) async throws -> StoredRecord? {
         if readsThroughWriter { return try await writer.submit { try $0.connection.record(forKey: key) } }
         return try readers.read { try $0.record(forKey: key) }
@@ -136,11 +140,13 @@ public final class KVStore: Sendable {
     /// Live keys (tombstones hidden) that start with `prefix` and are greater than `after`,
     /// in byte order, at most `limit` (none if `limit` < 1). Pass the last key as `after` for
     /// the next page.
+    /// Expired keys are left out.
     public func list(prefix: String, after: String?, limit: Int) async throws -> [KeyEntry] {
+        let now = ExpiryClock.nowMilliseconds()
         if readsThroughWriter {
-            return try await writer.submit { try $0.connection.liveKeys(prefix: prefix, after: after, limit: limit) }
+            return try await writer.submit { try $0.connection.liveKeys(prefix: prefix, after: after, limit: limit, now: now) }
         }
-        return try readers.read { try $0.liveKeys(prefix: prefix, after: after, limit: limit) }
+        return try readers.read { try $0.liveKeys(prefix: prefix, after: after, limit: limit, now: now) }
     }
 
     /// This node's change feed: rows with `seq > after` in `seq` order, tombstones included,
@@ -169,6 +175,14 @@ public final class KVStore: Sendable {
     /// the store closes.
     public func commits() -> AsyncStream<Int64> {
         broadcaster.subscribe()
+    }
+
+    /// Turns up to `limit` rows that have expired by now into tombstones of the same version
+    /// (see `LocalTransaction`'s expiry rules in docs/resp.md), in one transaction; returns how
+    /// many. The node's expiry sweep calls it; the tombstones are purged like any other.
+    public func tombstoneExpired(limit: Int = 1000) async throws -> Int {
+        let now = ExpiryClock.nowMilliseconds()
+        return try await writer.submit { try $0.tombstoneExpired(now: now, limit: limit) }
     }
 
     /// Counters of the writer since `open`.

@@ -47,14 +47,15 @@ final class WriteSession {
     /// stamps the row with this node's version and takes the next `seq`. The new version is
     /// greater than any stored one, since the clock has observed every stored row. One
     /// statement, after the key's check: the writer runs it without a savepoint.
-    func writeLocal(key: String, value: [UInt8]?) throws -> WriteReceipt {
+    /// `expiresAt` (milliseconds since the epoch) is stored with a value and dropped with a tombstone.
+    func writeLocal(key: String, value: [UInt8]?, expiresAt: Int64? = nil) throws -> WriteReceipt {
         do {
             try KeyRules.validate(key)
         } catch {
             throw StoreError.invalidKey(key: key, reason: error)
         }
         let version = Version(lamport: clock.tick(), origin: nodeID)
-        let seq = try upsert(Record(key: key, value: value, version: version))
+        let seq = try upsert(Record(key: key, value: value, version: version, expiresAt: value == nil ? nil : expiresAt))
         return WriteReceipt(key: key, version: version, seq: seq)
     }
 
@@ -100,6 +101,24 @@ final class WriteSession {
         }
     }
 
+    /// Turns up to `limit` live rows whose expiry is at or before `now` into tombstones of the
+    /// same version, each with the next `seq` (so watchers and peers see the change; a peer
+    /// ignores it, holding the same version). Same version: the expired write still wins over
+    /// older ones, so no older value comes back. Returns how many rows it turned.
+    func tombstoneExpired(now: Int64, limit: Int) throws -> Int {
+        let keys = try connection.rows(
+            "SELECT key FROM kv WHERE deleted = 0 AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+            [.integer(now), .integer(Int64(limit))]
+        ) { $0.text(at: 0) }
+        for key in keys {
+            try connection.run(
+                "UPDATE kv SET value = NULL, deleted = 1, seq = ?, updated_at = ? WHERE key = ?",
+                [.integer(nextSeq), .text(timestamp), .text(key)])
+            nextSeq += 1
+        }
+        return keys.count
+    }
+
     /// Stores `record` as the row of its key with the next `seq`, and returns that `seq`.
     private func upsert(_ record: Record) throws -> Int64 {
         let seq = nextSeq
@@ -117,6 +136,7 @@ final class WriteSession {
                 .text(record.key), record.value.map(SQLiteValue.blob) ?? .null,
                 .integer(record.version.lamport), .text(record.version.origin.rawValue),
                 .integer(nextSeq), .integer(record.isTombstone ? 1 : 0), .text(timestamp),
+                record.expiresAt.map(SQLiteValue.integer) ?? .null,
             ])
         guard changed > 0 else { return false }
         nextSeq += 1
@@ -133,11 +153,12 @@ final class WriteSession {
     }
 
     private static let upsertSQL = """
-        INSERT INTO kv (key, value, lamport, origin, seq, deleted, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO kv (key, value, lamport, origin, seq, deleted, updated_at, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (key) DO UPDATE SET
             value = excluded.value, lamport = excluded.lamport, origin = excluded.origin,
-            seq = excluded.seq, deleted = excluded.deleted, updated_at = excluded.updated_at
+            seq = excluded.seq, deleted = excluded.deleted, updated_at = excluded.updated_at,
+            expires_at = excluded.expires_at
         """
 
     private static let onlyIfNewerSQL = """

@@ -23,15 +23,20 @@ public struct FeedBatch: Sendable, Equatable {
 /// Layout (all integers unsigned LEB128 varints unless noted):
 ///
 ///     batch = "KVF1" from to count row*
-///     row   = flags:u8 seq lamport origin-length origin key-length key [value-length value]
+///     row   = flags:u8 seq lamport origin-length origin key-length key [value-length value] [expires-at]
 ///
-/// `flags` bit 0 marks a tombstone (no value follows); other bits must be 0. Decoding checks
+/// `flags` bit 0 marks a tombstone (no value follows); bit 1 says the row has an expiry, whose
+/// time (milliseconds since the Unix epoch) ends the row; other bits must be 0. A batch
+/// without expiries is byte for byte what nodes before expiry sent, so their batches still
+/// decode; a row with an expiry is refused by such a node (unknown flag), not misread. Decoding checks
 /// everything a peer could get wrong — lengths inside the buffer, keys by `KeyRules`, origins
 /// by `NodeID`, lamport ≥ 1, seqs strictly increasing inside `(from, to]`, the row count, no
 /// trailing bytes — and throws `FeedDecodingError` naming the offset, so a bad batch is
 /// refused whole before anything reaches the store.
 public enum FeedCodec {
     static let magic: [UInt8] = Array("KVF1".utf8)
+    static let tombstoneFlag: UInt8 = 1
+    static let expiryFlag: UInt8 = 2
 
     public static func encode(_ batch: FeedBatch) -> [UInt8] {
         var out: [UInt8] = []
@@ -42,12 +47,13 @@ public enum FeedCodec {
         appendVarint(UInt64(batch.rows.count), to: &out)
         for row in batch.rows {
             let record = row.record
-            out.append(record.value == nil ? 1 : 0)
+            out.append((record.value == nil ? Self.tombstoneFlag : 0) | (record.expiresAt == nil ? 0 : Self.expiryFlag))
             appendVarint(UInt64(bitPattern: row.seq), to: &out)
             appendVarint(UInt64(bitPattern: record.version.lamport), to: &out)
             appendBytes(record.version.origin.rawValue.utf8, to: &out)
             appendBytes(record.key.utf8, to: &out)
             if let value = record.value { appendBytes(value, to: &out) }
+            if let expiresAt = record.expiresAt { appendVarint(UInt64(max(0, expiresAt)), to: &out) }
         }
         return out
     }
@@ -71,7 +77,7 @@ public enum FeedCodec {
         var previousSeq = from
         for index in 0..<Int(count) {
             let flags = try reader.byte("flags of row \(index)")
-            guard flags & ~1 == 0 else { throw reader.error("row \(index) has unknown flags \(flags)") }
+            guard flags & ~(tombstoneFlag | expiryFlag) == 0 else { throw reader.error("row \(index) has unknown flags \(flags)") }
             let seq = try reader.int64("seq of row \(index)")
             guard seq > previousSeq, seq <= to else {
                 throw reader.error("row \(index) has seq \(seq), outside (\(previousSeq), \(to)]")
@@ -93,9 +99,12 @@ public enum FeedCodec {
             } catch {
                 throw reader.error("row \(index): \(error.description)")
             }
-            let value: [UInt8]? = flags & 1 == 1 ? nil : Array(try reader.bytes("value of row \(index)", limit: Int.max))
+            let value: [UInt8]? = flags & tombstoneFlag != 0 ? nil : Array(try reader.bytes("value of row \(index)", limit: Int.max))
+            let expiresAt: Int64? = flags & expiryFlag != 0 ? try reader.int64("expiry of row \(index)") : nil
             rows.append(
-                StoredRecord(record: Record(key: key, value: value, version: Version(lamport: lamport, origin: origin)), seq: seq))
+                StoredRecord(
+                    record: Record(key: key, value: value, version: Version(lamport: lamport, origin: origin), expiresAt: expiresAt),
+                    seq: seq))
         }
         guard reader.offset == bytes.count else {
             throw reader.error("\(bytes.count - reader.offset) bytes follow the last row")

@@ -12,6 +12,14 @@ struct ClusterManifest: Codable, Equatable {
         var port: Int
         /// The pid of the node's last start; null once `kv` saw it stop.
         var pid: Int32?
+        /// The node's RESP (Redis protocol) port; absent when it serves none (and in files
+        /// written before RESP).
+        var respPort: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case name, port, pid
+            case respPort = "resp_port"
+        }
     }
 
     /// Where every node listens.
@@ -31,11 +39,14 @@ struct ClusterManifest: Codable, Equatable {
     /// Node names in order: A, B, C…
     static let names = (UInt8(ascii: "A")...UInt8(ascii: "Z")).map { String(UnicodeScalar($0)) }
 
-    init(nodeCount: Int, basePort: Int, host: String = "127.0.0.1", nodeArguments: [String]) {
+    /// `respBasePort`: node A's RESP port, B's the next, and so on; nil serves no RESP.
+    init(nodeCount: Int, basePort: Int, respBasePort: Int? = nil, host: String = "127.0.0.1", nodeArguments: [String]) {
         self.host = host
         self.basePort = basePort
         self.nodeArguments = nodeArguments
-        self.nodes = (0..<nodeCount).map { Node(name: Self.names[$0], port: basePort + $0, pid: nil) }
+        self.nodes = (0..<nodeCount).map { index in
+            Node(name: Self.names[index], port: basePort + index, pid: nil, respPort: respBasePort.map { $0 + index })
+        }
     }
 
     func url(of node: Node) -> String { "http://\(host):\(node.port)" }
@@ -50,6 +61,7 @@ struct ClusterManifest: Codable, Equatable {
             "--id", node.name, "--host", host, "--port", String(node.port),
             "--db", directory.databasePath(of: node.name),
         ]
+        if let respPort = node.respPort { arguments += ["--resp-port", String(respPort)] }
         for peer in nodes where peer.name != node.name {
             arguments += ["--peer", "\(peer.name)=\(url(of: peer))"]
         }

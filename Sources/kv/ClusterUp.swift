@@ -10,7 +10,9 @@ struct ClusterUp: AsyncParsableCommand {
             run in sessions of their own, detached from this terminal. Waits until every node \
             answers, then prints one line per node: name, URL and PID. What it started is \
             recorded in DIR/cluster.json for the other cluster commands. kvnode flags after -- \
-            go to every node, now and at every later 'kv cluster start'.
+            go to every node, now and at every later 'kv cluster start'. Each node also speaks \
+            the Redis protocol on a port of its own from --resp-base-port (A on 6379, B on 6380… \
+            by default; redis-cli -p 6379), printed after its pid; --no-resp leaves it out.
 
             Exits 1 when the cluster already runs, or when a node fails to start (its log's last \
             lines follow; the nodes this command started are stopped again).
@@ -19,6 +21,7 @@ struct ClusterUp: AsyncParsableCommand {
               kv cluster up
               kv cluster up --nodes 5 --data /tmp/demo --base-port 9000
               kv cluster up -- --anti-entropy-interval 60
+              kv cluster up --resp-base-port 7000      # redis-cli -p 7000 talks to A
             """)
 
     @OptionGroup var dataOption: DataOption
@@ -30,6 +33,12 @@ struct ClusterUp: AsyncParsableCommand {
     @Option(help: "The port of node A; B listens on the next one, and so on.")
     var basePort: Int = 8000
 
+    @Option(help: "The RESP (Redis protocol) port of node A; B gets the next one, and so on.")
+    var respBasePort: Int = 6379
+
+    @Flag(help: "Serve no RESP port.")
+    var noResp = false
+
     @Argument(parsing: .postTerminator, help: ArgumentHelp("kvnode flags for every node, after --.", valueName: "kvnode-flags"))
     var nodeArguments: [String] = []
 
@@ -37,6 +46,14 @@ struct ClusterUp: AsyncParsableCommand {
         guard (1...26).contains(nodes) else { throw ValidationError("--nodes must be from 1 to 26, not \(nodes)") }
         guard basePort >= 1, basePort + nodes - 1 <= 65535 else {
             throw ValidationError("--base-port must leave room for \(nodes) ports from 1 to 65535")
+        }
+        if !noResp {
+            guard respBasePort >= 1, respBasePort + nodes - 1 <= 65535 else {
+                throw ValidationError("--resp-base-port must leave room for \(nodes) ports from 1 to 65535")
+            }
+            guard respBasePort + nodes <= basePort || basePort + nodes <= respBasePort else {
+                throw ValidationError("--resp-base-port \(respBasePort) overlaps the HTTP ports from --base-port \(basePort); choose ports apart")
+            }
         }
     }
 
@@ -54,7 +71,8 @@ struct ClusterUp: AsyncParsableCommand {
                         status: ExitStatus.failed)
                 }
             }
-            var manifest = ClusterManifest(nodeCount: nodes, basePort: basePort, nodeArguments: nodeArguments)
+            var manifest = ClusterManifest(
+                nodeCount: nodes, basePort: basePort, respBasePort: noResp ? nil : respBasePort, nodeArguments: nodeArguments)
             try directory.save(manifest)
             var started: [NodeLauncher.Started] = []
             do {

@@ -94,10 +94,13 @@ struct NodeLauncher {
         }
     }
 
-    /// `A  http://127.0.0.1:8000  pid 1234` for each node.
+    /// `A  http://127.0.0.1:8000  pid 1234` for each node, then `resp 127.0.0.1:6379` when it
+    /// serves RESP.
     static func report(_ started: [Started], manifest: ClusterManifest) -> [String] {
-        let rows = started.map { node in
-            [manifest.nodes[node.index].name, manifest.url(of: manifest.nodes[node.index]), "pid \(node.pid)"]
+        let rows = started.map { started in
+            let node = manifest.nodes[started.index]
+            return [node.name, manifest.url(of: node), "pid \(started.pid)"]
+                + (node.respPort.map { ["resp \(manifest.host):\($0)"] } ?? [])
         }
         return Table.render(header: nil, rows: rows)
     }

@@ -20,6 +20,7 @@ struct KVNodeCommand: AsyncParsableCommand {
               kvnode --id A --port 8000 --db data/A.db \\
                      --peer B=http://127.0.0.1:8001 --peer C=http://127.0.0.1:8002
               kvnode --id A --port 0 --db /tmp/a.db      # any free port; the log names it
+              kvnode --id A --port 8000 --resp-port 6379 --db A.db   # also speak Redis: redis-cli -p 6379
               kvnode --id A --host 0.0.0.0 --db A.db --tls-cert A.pem --tls-key A.key \\
                      --tls-ca-file ca.pem --cluster-token-file token \\
                      --peer B=https://10.0.0.2:8000 --peer C=https://10.0.0.3:8000
@@ -36,6 +37,9 @@ struct KVNodeCommand: AsyncParsableCommand {
 
     @Option(help: "Port to listen on; 0 picks a free one.")
     var port: Int = 8000
+
+    @Option(help: ArgumentHelp("Also serve the Redis protocol (RESP2/RESP3: redis-cli, redis-py, redis-benchmark) on this port of --host; 0 picks a free one (the log names it). Off when absent. The client token is AUTH's password; TLS and --max-connections apply as on HTTP.", valueName: "port"))
+    var respPort: Int?
 
     @Option(name: .customLong("peer"), help: ArgumentHelp("Another node of the cluster, as ID=URL. Repeat for each peer.", valueName: "ID=URL"))
     var peers: [String] = []
@@ -95,6 +99,10 @@ struct KVNodeCommand: AsyncParsableCommand {
             throw ValidationError("--id: \(error.description)")
         }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535, got \(port)") }
+        if let respPort {
+            guard (0...65535).contains(respPort) else { throw ValidationError("--resp-port must be from 0 to 65535, got \(respPort)") }
+            guard respPort == 0 || respPort != port else { throw ValidationError("--resp-port must differ from --port (\(port))") }
+        }
         guard (0...64).contains(readConnections) else { throw ValidationError("--read-connections must be from 0 to 64") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be positive") }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
@@ -146,6 +154,7 @@ struct KVNodeCommand: AsyncParsableCommand {
         var configuration = NodeConfiguration(id: nodeID, databasePath: db)
         configuration.host = host
         configuration.port = port
+        configuration.respPort = respPort
         configuration.peers = try parsedPeers()
         configuration.sync = sync
         configuration.maxValueBytes = maxValueBytes

@@ -304,7 +304,9 @@ struct KVClusterRun {
         var pids: [String: Int32] = [:]
         for line in upLines {
             let words = line.split(separator: " ")
-            if let name = words.first, let pid = words.last.flatMap({ Int32($0) }) { pids[String(name)] = pid }
+            if let name = words.first, let at = words.firstIndex(of: "pid"), at + 1 < words.endIndex, let pid = Int32(words[at + 1]) {
+                pids[String(name)] = pid
+            }
         }
         return pids
     }
@@ -355,8 +357,11 @@ func withKVCluster<T>(
         var cluster: KVClusterRun?
         var lastFailure = ""
         for _ in 0..<3 where cluster == nil {
-            let base = try unusedLocalPortRange(count: nodes)
-            var arguments = ["cluster", "up", "--nodes", String(nodes), "--data", directory, "--base-port", String(base)]
+            let base = try unusedLocalPortRange(count: 2 * nodes)
+            var arguments = [
+                "cluster", "up", "--nodes", String(nodes), "--data", directory, "--base-port", String(base),
+                "--resp-base-port", String(base + nodes),
+            ]
             if !nodeArguments.isEmpty { arguments += ["--"] + nodeArguments }
             let up = try await kv(arguments, timeout: .seconds(120))
             if up.status == 0 {

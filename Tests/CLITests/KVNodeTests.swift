@@ -88,6 +88,23 @@ struct KVNodeTests {
             let result = try await kvnode(["--id", "B", "--db", directory.appendingPathComponent("B.db").path, "--port", port])
             #expect(result.status == 1)
             #expect(result.stderr.contains("cannot start: cannot listen on 127.0.0.1:\(port)"), "\(result.stderr)")
+            #expect(result.stderr.contains("(choose another with --port)"), "\(result.stderr)")
+        }
+    }
+
+    @Test func aBusyRESPPortNamesItsFlag() async throws {
+        try await withTemporaryDirectory { directory in
+            let first = try await NodeProcess.start(
+                ["--id", "A", "--db", directory.appendingPathComponent("A.db").path, "--port", "0", "--resp-port", "0"],
+                logFile: directory.appendingPathComponent("A.log"))
+            defer { first.kill() }
+            let resp = try #require(first.respPort)
+            let result = try await kvnode([
+                "--id", "B", "--db", directory.appendingPathComponent("B.db").path, "--port", "0", "--resp-port", String(resp),
+            ])
+            #expect(result.status == 1)
+            #expect(result.stderr.contains("cannot start: cannot listen on 127.0.0.1:\(resp)"), "\(result.stderr)")
+            #expect(result.stderr.contains("(choose another with --resp-port)"), "\(result.stderr)")
         }
     }
 

@@ -29,6 +29,26 @@ struct NodeTests {
         }
     }
 
+    @Test("put --ttl stores a key that expires; a malformed --ttl is a usage error")
+    func putWithTTL() async throws {
+        try await withNode { node in
+            let before = Int64(Date().timeIntervalSince1970 * 1000)
+            let put = try await kv("--node", node.url, "put", "session", "token", "--ttl", "10m")
+            #expect(put.status == 0, "stderr: \(put.stderr)")
+            let client = try KVClient(node: node.url)
+            let stored = try await client.get("session")
+            await client.close()
+            let expiresAt = try #require(stored?.expiresAt)
+            #expect(expiresAt >= before + 600_000 && expiresAt <= before + 600_000 + 60_000, "\(expiresAt) from \(before)")
+            #expect(try await kv("--node", node.url, "get", "session").stdoutText == "token")
+            for bad in ["0", "-5s", "10x", "s", "4000000000d"] {
+                let refused = try await kv("--node", node.url, "put", "k", "v", "--ttl", bad)
+                #expect(refused.status == 64, "--ttl \(bad): \(refused.stderr)")
+                #expect(refused.stderr.contains("--ttl"), "\(refused.stderr)")
+            }
+        }
+    }
+
     @Test("a binary value with all 256 byte values round-trips through stdin")
     func binaryRoundTrip() async throws {
         try await withNode { node in

@@ -78,6 +78,7 @@ struct ScaleTests {
                 DROP TRIGGER kv_counts_after_insert; DROP TRIGGER kv_counts_after_delete;
                 DROP TRIGGER kv_counts_after_update; DROP TABLE kv_counts;
                 ALTER TABLE peers DROP COLUMN covered_lamport; ALTER TABLE peers DROP COLUMN resend_all_through;
+                DROP INDEX kv_expiring; ALTER TABLE kv DROP COLUMN expires_at;
                 DELETE FROM schema_migrations WHERE version >= 3;
                 """)
             connection.close()

@@ -57,9 +57,24 @@ struct FeedCodecTests {
         badKey[keyOffset] = 0x01
         #expect(throws: FeedDecodingError.self) { try FeedCodec.decode(badKey) }
         var badFlags = encoded([try row("a", [1], lamport: 1, seq: 1)])
-        badFlags[7] = 2
+        badFlags[7] = 4  // bits 0 (tombstone) and 1 (expiry) are the only ones defined
         #expect(throws: FeedDecodingError.self) { try FeedCodec.decode(badFlags) }
         #expect(throws: FeedDecodingError.self) { try FeedCodec.decode(Array("JSON".utf8)) }
+    }
+
+    @Test func expiriesRoundTripAndRowsWithoutOneKeepTheOldBytes() throws {
+        let expiring = StoredRecord(
+            record: Record(key: "session", value: [1], version: Version(lamport: 7, origin: try NodeID("A")), expiresAt: 1_767_225_600_123),
+            seq: 1)
+        let expiredTombstone = StoredRecord(
+            record: Record(key: "gone", value: nil, version: Version(lamport: 8, origin: try NodeID("B")), expiresAt: 5), seq: 2)
+        let batch = FeedBatch(from: 0, to: 3, rows: [expiring, expiredTombstone, try row("plain", [2], lamport: 9, seq: 3)])
+        #expect(try FeedCodec.decode(FeedCodec.encode(batch)) == batch)
+        // A batch as nodes before expiry framed it, byte for byte: magic, from 0, to 1, one
+        // row with flags 0, seq 1, lamport 3, origin "A", key "k", value "v".
+        let old: [UInt8] = Array("KVF1".utf8) + [0, 1, 1, 0, 1, 3, 1, UInt8(ascii: "A"), 1, UInt8(ascii: "k"), 1, UInt8(ascii: "v")]
+        #expect(try FeedCodec.decode(old) == FeedBatch(from: 0, to: 1, rows: [try row("k", Array("v".utf8), lamport: 3, seq: 1)]))
+        #expect(FeedCodec.encode(FeedBatch(from: 0, to: 1, rows: [try row("k", Array("v".utf8), lamport: 3, seq: 1)])) == old)
     }
 
     @Test func aHugeClaimedRowCountIsRefusedWithoutAllocating() throws {

@@ -64,6 +64,16 @@ public final class NodeProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// The RESP port the node logged (`serving RESP on HOST:PORT`) at its last start; nil if it
+    /// serves none.
+    public var respPort: Int? {
+        let text = log()
+        guard let range = text.range(of: #"serving RESP on [^\s]+:[0-9]+"#, options: [.regularExpression, .backwards]) else {
+            return nil
+        }
+        return text[range].split(separator: ":").last.flatMap { Int($0) }
+    }
+
     /// The node's log so far.
     public func log() -> String {
         (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""

@@ -63,12 +63,8 @@ public func runCommand(
         stderr: String(decoding: errData, as: UTF8.self))
 }
 
-/// Reads `handle` to its end on a thread of its own: a blocking read on one of Swift's
-/// cooperative threads (two on a 2-core machine) would starve every other task, so a test that
-/// runs a command while it does other work (a `kv watch` beside the writes it waits for) would
-/// hang.
+/// Reads `handle` to its end off the cooperative pool (`offThePool`), so a test that runs a
+/// command while it does other work (a `kv watch` beside the writes it waits for) does not hang.
 private func readToEnd(_ handle: FileHandle) async -> Data {
-    await withCheckedContinuation { continuation in
-        Thread { continuation.resume(returning: handle.readDataToEndOfFile()) }.start()
-    }
+    (try? await offThePool { handle.readDataToEndOfFile() }) ?? Data()
 }

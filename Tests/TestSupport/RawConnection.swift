@@ -56,6 +56,16 @@ public final class RawConnection: @unchecked Sendable {
         }
     }
 
+    /// Reads what is available, waiting up to `timeout` seconds for at least one byte; empty
+    /// when the peer closed the connection or nothing came in time.
+    public func receive(timeout seconds: Int) -> [UInt8] {
+        var limit = timeval(tv_sec: seconds, tv_usec: 0)
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        return count > 0 ? Array(chunk[0..<count]) : []
+    }
+
     public func close() {
         guard descriptor >= 0 else { return }
         _ = rawClose(descriptor)
