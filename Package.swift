@@ -115,7 +115,7 @@ let package = Package(
             path: "Benchmarks/kvsim",
             swiftSettings: strictSettings
         ),
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
+        .target(name: "TestSupport", dependencies: ["KVCore"], path: "Tests/TestSupport", swiftSettings: strictSettings),
         // The deterministic simulator of whole clusters (test support, and kvsim's engine).
         .target(
             name: "ClusterSimulator",
