@@ -13,9 +13,10 @@ import Synchronization
 /// A protocol error is answered with `-ERR Protocol error: …` after the answers owed, and the
 /// connection is closed; nothing of the malformed command runs. At most `maxRunningCommands`
 /// run at once (a client streaming SETs cannot queue unbounded work in the writer), and reading
-/// pauses while more than `maxQueuedCommands` commands wait. A graceful shutdown (`ChannelShouldQuiesceEvent`) closes
-/// the connection once the commands in flight are answered; read-idle for the idle timeout
-/// closes it unless a command (a WAIT) is in flight.
+/// pauses while more than `maxQueuedCommands` commands wait. A graceful shutdown
+/// (`ChannelShouldQuiesceEvent`) cancels the commands that run as tasks (a `WAIT` may wait
+/// forever), and closes the connection once the commands in flight are answered; read-idle for
+/// the idle timeout closes it unless a command (a WAIT) is in flight.
 final class RESPConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -182,6 +183,7 @@ final class RESPConnectionHandler: ChannelDuplexHandler {
         if event is ChannelShouldQuiesceEvent {
             closing = true
             waiting.removeAll()
+            for task in tasks.values { task.cancel() }
             writeReady(context: context)
             return
         }

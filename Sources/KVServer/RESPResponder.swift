@@ -449,7 +449,7 @@ struct RESPResponder: Sendable {
             } catch let error as StoreError {
                 reply(.error(RESPError.store(error).line))
             } catch is CancellationError {
-                reply(.error("ERR the connection closed"))
+                reply(.error("ERR cancelled: the node is shutting down or the connection closed"))
             } catch {
                 logger.error("RESP command failed: \(error)")
                 reply(.error("ERR the node failed to serve the command; its log has the cause"))
@@ -663,9 +663,8 @@ struct RESPResponder: Sendable {
         while true {
             let reports = try await replicator.peerReports()
             let acknowledged = Int64(reports.filter { $0.pushedSeq >= target }.count)
-            if acknowledged >= wanted || acknowledged == reports.count && wanted > reports.count && reports.isEmpty {
-                return acknowledged
-            }
+            // No peers at all: nothing can ever acknowledge, so there is nothing to wait for.
+            if acknowledged >= wanted || reports.isEmpty { return acknowledged }
             if let deadline, ContinuousClock.now >= deadline { return acknowledged }
             try await Task.sleep(for: .milliseconds(5))
         }

@@ -2,6 +2,7 @@ import Foundation
 import KVClient
 import KVCore
 import KVServer
+import KVStore
 import Testing
 import TestSupport
 
@@ -185,7 +186,27 @@ struct RESPServerTests {
             let redis = try RESPTestClient(port: port)
             #expect(try await redis.call("SET", "k", "v") == .simple("OK"))
             #expect(try await redis.call("WAIT", "0", "0") == .integer(0))
-            #expect(try await redis.call("WAIT", "1", "50") == .integer(0), "no peers: the timeout answers")
+            #expect(try await redis.call("WAIT", "1", "0") == .integer(0), "no peers: nothing to wait for")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aGracefulShutdownEndsAWaitThatWouldWaitForever() async throws {
+        try await withRESPNode(configure: {
+            $0.peers = [PeerConfig(id: try! NodeID("B"), url: "http://127.0.0.1:1")]  // literal, valid id
+        }) { node, _, port in
+            let redis = try RESPTestClient(port: port)
+            #expect(try await redis.call("SET", "k", "v") == .simple("OK"))
+            #expect(try await redis.call("WAIT", "1", "100") == .integer(0), "B is unreachable: the timeout answers")
+            redis.send(["WAIT", "1", "0"])  // B never acknowledges: waits until cancelled
+            // Nothing comes back for a second: the WAIT is running (a bounded check that something
+            // stays true, which also lets the node read the command before it is told to stop).
+            let early = try await offThePool { redis.connection.receive(timeout: 1) }
+            #expect(early.isEmpty, "WAIT 1 0 answered without an acknowledgement: \(early)")
+            let started = ContinuousClock.now
+            await node.stop()
+            #expect(ContinuousClock.now - started < .seconds(10), "the shutdown waited for the WAIT")
+            let answer = try await redis.reply()
+            #expect(answer.description.hasPrefix("-ERR cancelled"), "\(answer)")
         }
     }
 
