@@ -50,8 +50,17 @@ public final class KVClient: Sendable {
     /// Stores `value` under `key` as a new version; returns that version.
     /// With `ttlSeconds` the key expires that many seconds after the node stores it
     /// (`PUT /kv/{key}?ttl=SECONDS`).
-    public func put(_ key: String, value: [UInt8], ttlSeconds: Int64? = nil) async throws(KVClientError) -> WriteReply {
-        let path = Self.path(of: key) + (ttlSeconds.map { "?ttl=\($0)" } ?? "")
+    /// `acknowledgement`: how many nodes must hold the write before the node answers
+    /// (`?w=`: a number, `quorum` or `all`), and how long it waits for them; a node that waited
+    /// in vain answers 504 `write_timeout`, thrown as `.server`, whose detail names the nodes
+    /// that hold the write.
+    public func put(
+        _ key: String, value: [UInt8], ttlSeconds: Int64? = nil, acknowledgement: WriteAcknowledgement? = nil
+    ) async throws(KVClientError) -> WriteReply {
+        var query: [String] = []
+        if let ttlSeconds { query.append("ttl=\(ttlSeconds)") }
+        if let acknowledgement { query += acknowledgement.queryItems }
+        let path = Self.path(of: key) + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
         let reply = try await send("PUT", path, body: value)
         return try decode(WriteReply.self, from: successful(reply), request: "PUT /kv/{key}")
     }
@@ -73,8 +82,9 @@ public final class KVClient: Sendable {
     }
 
     /// Writes a tombstone for `key` (whether or not the node has it); returns its version.
-    public func delete(_ key: String) async throws(KVClientError) -> WriteReply {
-        let reply = try await send("DELETE", Self.path(of: key))
+    public func delete(_ key: String, acknowledgement: WriteAcknowledgement? = nil) async throws(KVClientError) -> WriteReply {
+        let query = acknowledgement.map { "?" + $0.queryItems.joined(separator: "&") } ?? ""
+        let reply = try await send("DELETE", Self.path(of: key) + query)
         return try decode(WriteReply.self, from: successful(reply), request: "DELETE /kv/{key}")
     }
 
@@ -184,5 +194,23 @@ public final class KVClient: Sendable {
         @unknown default:
             return "\(error)"
         }
+    }
+}
+
+/// How many nodes must hold a write before its node answers, and how long to wait for them
+/// (`?w=` and `?timeout=` of `PUT` and `DELETE`; docs/consistency.md).
+public struct WriteAcknowledgement: Sendable, Equatable {
+    /// A number of nodes from 1, `quorum` or `all`.
+    public let nodes: String
+    /// Seconds; nil leaves the node's default (5 s).
+    public let timeoutSeconds: Double?
+
+    public init(nodes: String, timeoutSeconds: Double? = nil) {
+        self.nodes = nodes
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    var queryItems: [String] {
+        ["w=\(nodes)"] + (timeoutSeconds.map { ["timeout=\($0)"] } ?? [])
     }
 }

@@ -6,11 +6,20 @@ public struct WriteReply: Codable, Hashable, Sendable {
     public let key: String
     public let lamport: Int64
     public let origin: String
+    /// With `?w=` above 1: the nodes that held the write durably when the node answered, this
+    /// one first. Absent otherwise.
+    public let ackedBy: [String]?
 
-    public init(key: String, lamport: Int64, origin: String) {
+    public init(key: String, lamport: Int64, origin: String, ackedBy: [String]? = nil) {
         self.key = key
         self.lamport = lamport
         self.origin = origin
+        self.ackedBy = ackedBy
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case key, lamport, origin
+        case ackedBy = "acked_by"
     }
 }
 
@@ -188,10 +197,18 @@ public struct NodeStatus: Codable, Hashable, Sendable {
 public struct ErrorBody: Codable, Hashable, Sendable {
     public let error: String
     public let detail: String
+    /// On `write_timeout` (504): the nodes that held the write when the node answered.
+    public let ackedBy: [String]?
 
-    public init(error: String, detail: String) {
+    public init(error: String, detail: String, ackedBy: [String]? = nil) {
         self.error = error
         self.detail = detail
+        self.ackedBy = ackedBy
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case error, detail
+        case ackedBy = "acked_by"
     }
 }
 

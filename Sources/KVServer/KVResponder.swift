@@ -107,9 +107,11 @@ struct KVResponder: Sendable {
         case (.key(let encoded), .PUT), (.key(let encoded), .DELETE):
             let key: String
             let expiresAt: Int64?
+            let acknowledgement: WriteAcknowledgement
             do {
                 key = try decodeKey(encoded)
                 expiresAt = method == .PUT ? try Self.expiry(request.query) : nil
+                acknowledgement = try WriteAcknowledgement(request.query, members: replicator.configuration.peers.count + 1)
             } catch {
                 return done(failure(error, method: method, route: route))
             }
@@ -117,7 +119,14 @@ struct KVResponder: Sendable {
                 switch result {
                 case .success(let receipt):
                     metrics.countClientWrite()
-                    done(writeReply(receipt))
+                    guard acknowledgement.nodes > 1 else { return done(writeReply(receipt)) }
+                    // The write is committed here; wait, with no lock held, for the peers that
+                    // must hold it too. It is never undone: a timeout says where it is.
+                    Task {
+                        let held = await replicator.waitUntilHeld(
+                            through: receipt.seq, byPeers: acknowledgement.nodes - 1, timeout: acknowledgement.timeout)
+                        done(acknowledgedReply(receipt, acknowledgement: acknowledgement, held: held))
+                    }
                 case .failure(let error):
                     done(failure(error, method: method, route: route))
                 }
@@ -299,6 +308,24 @@ struct KVResponder: Sendable {
         }
     }
 
+    /// The answer to a write that waited for `acknowledgement.nodes` nodes: 200 with `acked_by`
+    /// when enough held it, else 504 `write_timeout` naming those that did.
+    private func acknowledgedReply(_ receipt: WriteReceipt, acknowledgement: WriteAcknowledgement, held: [NodeID]) -> ServerResponse {
+        let ackedBy = [nodeID.rawValue] + held.map(\.rawValue)
+        if ackedBy.count >= acknowledgement.nodes {
+            let reply = WriteReply(
+                key: receipt.key, lamport: receipt.version.lamport, origin: receipt.version.origin.rawValue, ackedBy: ackedBy)
+            return (try? json(reply)) ?? writeReply(receipt)
+        }
+        let body = ErrorBody(
+            error: "write_timeout",
+            detail: "the write \(receipt.key)@\(receipt.version) is stored on \(ackedBy.joined(separator: ", ")) but \(acknowledgement.nodes) nodes were asked for (w=\(acknowledgement.asked)) and no more held it within \(acknowledgement.timeout); it stays and will replicate, and a retry is harmless",
+            ackedBy: ackedBy)
+        var response = (try? json(body)) ?? json(raw: #"{"error":"write_timeout"}"#)
+        response.status = .gatewayTimeout
+        return response
+    }
+
     private func writeReply(_ receipt: WriteReceipt) -> ServerResponse {
         ServerResponse(contentType: "application/json", bytes: FastJSON.writeReply(WriteReply(receipt)))
     }
@@ -431,5 +458,43 @@ enum Route: Equatable {
 extension WriteReply {
     init(_ receipt: WriteReceipt) {
         self.init(key: receipt.key, lamport: receipt.version.lamport, origin: receipt.version.origin.rawValue)
+    }
+}
+
+/// How many nodes must hold a write before a `PUT` or `DELETE` answers (`?w=N|quorum|all`,
+/// default 1: this node), and how long to wait for them (`?timeout=SECONDS`, default 5).
+struct WriteAcknowledgement: Sendable {
+    /// Nodes, this one included.
+    let nodes: Int
+    let timeout: Duration
+    /// The `w` as the request gave it.
+    let asked: String
+
+    static let defaultTimeout: Duration = .seconds(5)
+
+    init(_ query: Substring?, members: Int) throws {
+        let parameters = try QueryParameters(query)
+        let text = parameters["w"] ?? "1"
+        switch text {
+        case "quorum": nodes = members / 2 + 1
+        case "all": nodes = members
+        default:
+            guard let count = Int(text), count >= 1 else {
+                throw APIError.invalidParameter("w must be a number of nodes from 1, quorum or all, got '\(text.prefix(64))'")
+            }
+            guard count <= members else {
+                throw APIError.invalidParameter("w=\(count) but the cluster has \(members) member\(members == 1 ? "" : "s"); ask for at most \(members) (or all)")
+            }
+            nodes = count
+        }
+        asked = text
+        if let seconds = parameters["timeout"] {
+            guard let value = Double(seconds), value > 0, value <= 300 else {
+                throw APIError.invalidParameter("timeout must be a number of seconds above 0 and at most 300, got '\(seconds.prefix(64))'")
+            }
+            timeout = .milliseconds(Int64(value * 1000))
+        } else {
+            timeout = Self.defaultTimeout
+        }
     }
 }

@@ -657,17 +657,17 @@ struct RESPResponder: Sendable {
         return (cursor, pattern, count, type)
     }
 
+    /// How many peers hold this node's own writes so far, waiting until `wanted` do or the
+    /// timeout passes (0: no timeout): the same wait as `?w=` on HTTP writes
+    /// (`Replicator.waitUntilHeld`).
     private func waitForPeers(_ wanted: Int64, timeoutMilliseconds: Int64) async throws -> Int64 {
         let target = try await store.feedPosition().lastSeq
-        let deadline = timeoutMilliseconds == 0 ? nil : ContinuousClock.now + .milliseconds(timeoutMilliseconds)
-        while true {
-            let reports = try await replicator.peerReports()
-            let acknowledged = Int64(reports.filter { $0.pushedSeq >= target }.count)
-            // No peers at all: nothing can ever acknowledge, so there is nothing to wait for.
-            if acknowledged >= wanted || reports.isEmpty { return acknowledged }
-            if let deadline, ContinuousClock.now >= deadline { return acknowledged }
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        // No peers at all: nothing can ever acknowledge, so there is nothing to wait for.
+        guard !replicator.configuration.peers.isEmpty else { return 0 }
+        let timeout: Duration = timeoutMilliseconds == 0 ? .seconds(86_400 * 365) : .milliseconds(timeoutMilliseconds)
+        let held = await replicator.waitUntilHeld(through: target, byPeers: Int(min(wanted, Int64(Int.max))), timeout: timeout)
+        try Task.checkCancellation()
+        return Int64(held.count)
     }
 
     private func info(sections: Set<String>, clients: Int) async throws -> String {

@@ -21,6 +21,7 @@ public final class Replicator: ReplicationGate, Sendable {
     private let origin = ContinuousClock.now
     private let originDate = Date()
     private let jobs = AsyncStream.makeStream(of: Job.self)
+    private let waiters = Mutex<[ObjectIdentifier: AcknowledgementWaiter]>([:])
     private typealias Job = @Sendable () async -> Void
 
     /// How long the timer sleeps at most between two looks at what is due.
@@ -141,7 +142,55 @@ public final class Replicator: ReplicationGate, Sendable {
             slot = machine
             return actions
         }
+        wakeWaiters()
         perform(actions)
+    }
+
+    // MARK: Waiting for acknowledgements
+
+    /// The peers that hold this node's own writes up to `seq` durably, as they acknowledged
+    /// (`PeerSession.heldThrough`), in configuration order.
+    public func holders(through seq: Int64) -> [NodeID] {
+        core.withLock { core in
+            core?.sessions.filter { $0.heldThrough >= seq }.map(\.peer) ?? []
+        }
+    }
+
+    /// Waits until `needed` peers hold this node's own writes up to `seq`, or `timeout` passes;
+    /// returns the peers that hold them then. Holds no lock while waiting, and costs nothing to
+    /// writes that do not wait: the waiters are looked at after each step of the core.
+    public func waitUntilHeld(through seq: Int64, byPeers needed: Int, timeout: Duration) async -> [NodeID] {
+        let now = holders(through: seq)
+        if now.count >= needed || needed <= 0 { return now }
+        let waiter = AcknowledgementWaiter(seq: seq, needed: needed)
+        let finish: @Sendable () -> Void = { [self] in
+            waiter.resume(with: holders(through: seq))
+            _ = waiters.withLock { $0.removeValue(forKey: ObjectIdentifier(waiter)) }
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                waiter.arm(continuation, timer: Task {
+                    try? await Task.sleep(for: timeout)
+                    finish()
+                })
+                waiters.withLock { $0[ObjectIdentifier(waiter)] = waiter }
+                wakeWaiters()
+            }
+        } onCancel: {
+            finish()
+        }
+    }
+
+    private func wakeWaiters() {
+        let pending = waiters.withLock { Array($0.values) }
+        guard !pending.isEmpty else { return }
+        for waiter in pending {
+            let held = holders(through: waiter.seq)
+            if held.count >= waiter.needed {
+                waiter.resume(with: held)
+                _ = waiters.withLock { $0.removeValue(forKey: ObjectIdentifier(waiter)) }
+            }
+        }
     }
 
     private func perform(_ actions: [ReplicationAction]) {
@@ -214,6 +263,46 @@ public final class Replicator: ReplicationGate, Sendable {
                 bucket: digits.count == 1 ? "0" + digits : digits, count: bucket.count, hash: RowDigest.hex(bucket.hash))
         }
         return DigestReply(buckets: buckets, digest: RowDigest.hex(digest.whole), keys: digest.liveKeys, rows: digest.rows)
+    }
+}
+
+/// One caller of `Replicator.waitUntilHeld`: resumed once, by the first of enough
+/// acknowledgements and its timeout.
+private final class AcknowledgementWaiter: Sendable {
+    let seq: Int64
+    let needed: Int
+    private let state = Mutex<(continuation: CheckedContinuation<[NodeID], Never>?, timer: Task<Void, Never>?, done: Bool)>((nil, nil, false))
+
+    init(seq: Int64, needed: Int) {
+        self.seq = seq
+        self.needed = needed
+    }
+
+    /// Arms the waiter; when it was resumed already (cancelled first), answers at once.
+    func arm(_ continuation: CheckedContinuation<[NodeID], Never>, timer: Task<Void, Never>) {
+        let early = state.withLock { state -> Bool in
+            if state.done { return true }
+            state.continuation = continuation
+            state.timer = timer
+            return false
+        }
+        if early {
+            timer.cancel()
+            continuation.resume(returning: [])
+        }
+    }
+
+    func resume(with holders: [NodeID]) {
+        let (continuation, timer) = state.withLock { state -> (CheckedContinuation<[NodeID], Never>?, Task<Void, Never>?) in
+            defer {
+                state.continuation = nil
+                state.timer = nil
+                state.done = true
+            }
+            return (state.continuation, state.timer)
+        }
+        timer?.cancel()
+        continuation?.resume(returning: holders)
     }
 }
 

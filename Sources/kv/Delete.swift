@@ -13,6 +13,7 @@ struct Delete: AsyncParsableCommand {
             Examples:
               kv delete greeting
               kv --node http://127.0.0.1:8001 delete user/42
+              kv delete -w all user/42             # answered once every node holds the tombstone
             """
     )
 
@@ -21,9 +22,21 @@ struct Delete: AsyncParsableCommand {
     @Argument(help: "The key to delete.")
     var key: String
 
+    @Option(
+        name: [.customShort("w"), .customLong("w")],
+        help: ArgumentHelp("Answer only when this many nodes hold the write: a number, quorum or all (default 1: the node asked).", valueName: "nodes"))
+    var acknowledgedBy: String?
+
+    @Option(help: ArgumentHelp("With -w: how long the node waits for the others, in seconds (default 5). The write stays either way.", valueName: "seconds"))
+    var ackTimeout: Double?
+
+    func validate() throws {
+        try Put.validate(acknowledgedBy: acknowledgedBy, timeout: ackTimeout)
+    }
+
     func run() async throws {
         let reply = try await global.withClient { client in
-            try await client.delete(key)
+            try await client.delete(key, acknowledgement: acknowledgedBy.map { WriteAcknowledgement(nodes: $0, timeoutSeconds: ackTimeout) })
         }
         Terminal.line("deleted \(reply.key) (lamport \(reply.lamport), origin \(reply.origin))")
     }

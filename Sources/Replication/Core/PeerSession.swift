@@ -93,6 +93,10 @@ public struct PeerSession: Sendable {
             peerEpoch: stored?.epoch, peerCoverage: [])
     }
 
+    /// This node's own writes up to this seq are held durably by the peer, as it said: it
+    /// acknowledged an own batch or a feed batch reaching here (or held what they left out).
+    public var heldThrough: Int64 { max(marks.ownAckedSeq, marks.pushedSeq) }
+
     // MARK: Events
 
     /// A commit on this node: its feed now ends at `lastSeq`.
