@@ -73,7 +73,7 @@ public struct ReplicationEffects: Sendable {
             return .repaired(applied: result.applied, received: batch.rows.count, refused: result.refused)
         case .persistPushedSeq(let seq):
             try await store.setPushedSeq(peer, seq)
-            return .positionRead(try await store.feedPosition())
+            return .persisted
         }
     }
 

@@ -22,21 +22,11 @@ struct Delete: AsyncParsableCommand {
     @Argument(help: "The key to delete.")
     var key: String
 
-    @Option(
-        name: [.customShort("w"), .customLong("w")],
-        help: ArgumentHelp("Answer only when this many nodes hold the write: a number, quorum or all (default 1: the node asked).", valueName: "nodes"))
-    var acknowledgedBy: String?
-
-    @Option(help: ArgumentHelp("With -w: how long the node waits for the others, in seconds (default 5). The write stays either way.", valueName: "seconds"))
-    var ackTimeout: Double?
-
-    func validate() throws {
-        try Put.validate(acknowledgedBy: acknowledgedBy, timeout: ackTimeout)
-    }
+    @OptionGroup var durability: DurabilityOptions
 
     func run() async throws {
         let reply = try await global.withClient { client in
-            try await client.delete(key, acknowledgement: acknowledgedBy.map { WriteAcknowledgement(nodes: $0, timeoutSeconds: ackTimeout) })
+            try await client.delete(key, acknowledgement: durability.acknowledgement)
         }
         Terminal.line("deleted \(reply.key) (lamport \(reply.lamport), origin \(reply.origin))")
     }

@@ -32,32 +32,10 @@ struct Put: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Expire the key this long after it is stored: whole seconds, as 30, 30s, 10m, 2h or 1d.", valueName: "duration"))
     var ttl: String?
 
-    @Option(
-        name: [.customShort("w"), .customLong("w")],
-        help: ArgumentHelp("Answer only when this many nodes hold the write: a number, quorum or all (default 1: the node asked).", valueName: "nodes"))
-    var acknowledgedBy: String?
-
-    @Option(help: ArgumentHelp("With -w: how long the node waits for the others, in seconds (default 5). The write stays either way.", valueName: "seconds"))
-    var ackTimeout: Double?
+    @OptionGroup var durability: DurabilityOptions
 
     func validate() throws {
         if let ttl { _ = try Self.seconds(ttl) }
-        try Self.validate(acknowledgedBy: acknowledgedBy, timeout: ackTimeout)
-    }
-
-    var acknowledgement: WriteAcknowledgement? {
-        acknowledgedBy.map { WriteAcknowledgement(nodes: $0, timeoutSeconds: ackTimeout) }
-    }
-
-    /// `-w` is a number from 1, quorum or all; `--ack-timeout` goes with it and is positive.
-    static func validate(acknowledgedBy: String?, timeout: Double?) throws {
-        if let nodes = acknowledgedBy, nodes != "quorum", nodes != "all", (Int(nodes) ?? 0) < 1 {
-            throw ValidationError("-w '\(nodes)' is not a number of nodes from 1, quorum or all")
-        }
-        if let timeout {
-            guard acknowledgedBy != nil else { throw ValidationError("--ack-timeout goes with -w") }
-            guard timeout > 0, timeout <= 300 else { throw ValidationError("--ack-timeout must be above 0 and at most 300 seconds") }
-        }
     }
 
     /// `30`, `30s`, `10m`, `2h`, `1d` as whole seconds (at least 1).
@@ -75,7 +53,7 @@ struct Put: AsyncParsableCommand {
         let bytes = value == "-" ? try Terminal.readStandardInput() : Array(value.utf8)
         let seconds = try ttl.map(Self.seconds)
         let reply = try await global.withClient { client in
-            try await client.put(key, value: bytes, ttlSeconds: seconds, acknowledgement: acknowledgement)
+            try await client.put(key, value: bytes, ttlSeconds: seconds, acknowledgement: durability.acknowledgement)
         }
         Terminal.line("put \(reply.key) (lamport \(reply.lamport), origin \(reply.origin))")
     }

@@ -292,7 +292,7 @@ public final class Simulation {
                     send(peerAction, from: node, to: peer)
                 } else {
                     let result = await effects.perform(peerAction, for: peerID, over: UnreachableTransport())
-                    if case .persistPushedSeq = peerAction, case .positionRead = result {
+                    if case .persisted = result {
                         try await observe(node)
                         continue
                     }
@@ -359,15 +359,12 @@ public final class Simulation {
         record("deliver \(sender.id)→\(target.id) \(ActionName(action))\(duplicate ? " (duplicate)" : "")")
         let result = await effects.perform(action, for: target.id, over: InMemoryPeerTransport(to: endpoint, from: sender.id))
         count(action, result, sender: sender.id)
-        switch action {
-        case .hello, .push:
+        // Only a hello or a push changes the target's store; the other requests read it.
+        if case .hello = action {
+            try await observe(target)
+        } else if case .push = action {
             try await observe(target)
             try await drainGate(of: target)
-        case .fetchFeed:
-            // The sender read its coverage; the target only read its feed.
-            break
-        default:
-            break
         }
         guard !duplicate else { return }
         if chance(options.faults.drop) {
@@ -588,6 +585,7 @@ struct ResultName: CustomStringConvertible {
         case .pulledApplied(let applied): return "applied(mark \(applied.mark), \(applied.applied) rows)"
         case .pulledGap: return "gap"
         case .repaired(let applied, let received, _): return "repaired(\(applied) of \(received))"
+        case .persisted: return "persisted"
         }
     }
 }

@@ -132,6 +132,8 @@ public enum PeerResult: Sendable, Equatable {
     /// A pulled page started past this node's mark (a feed gap): greet and pull again.
     case pulledGap
     case repaired(applied: Int, received: Int, refused: [Record])
+    /// The mark was stored (`persistPushedSeq`).
+    case persisted
 }
 
 /// Why an action failed, as one line for logs and `/status`.
