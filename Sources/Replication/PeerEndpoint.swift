@@ -65,6 +65,7 @@ public struct PeerEndpoint: Sendable {
         let state = try await store.feedPosition()
         let mark = try await store.peer(sender)?.pulledSeq ?? 0
         ownLanes.reset(sender, to: mark)
+        gate.greeted(by: sender)
         return HelloReply(id: identity.rawValue, epoch: state.epoch, seq: state.lastSeq, pulledSeq: mark)
     }
 
@@ -217,6 +218,8 @@ public protocol ReplicationGate: Sendable {
     /// `peer` pushed `rows` rows that this node took (`refused`: refused for an absurd lamport);
     /// this node's mark of its feed is now `mark`.
     func received(from peer: NodeID, rows: Int, refused: [Record], mark: Int64)
+    /// `peer` greeted this node, so it is up: a link to it waiting out a backoff may try now.
+    func greeted(by peer: NodeID)
 }
 
 /// The own-lane marks of `PeerEndpoint`: per sender, how far its own lane has been applied

@@ -64,6 +64,11 @@ public final class Replicator: ReplicationGate, Sendable {
         step { $0.received(from: peer, rows: rows, refused: refused, mark: mark, now: now) }
     }
 
+    public func greeted(by peer: NodeID) {
+        let now = self.now
+        step { $0.greeted(by: peer, now: now) }
+    }
+
     /// Runs until cancelled.
     public func run() async {
         let position: FeedPosition

@@ -37,9 +37,12 @@ struct ClientTokenClusterTests {
                 }
                 let metrics = String(decoding: try await b.send("GET", "/metrics").body, as: UTF8.self)
                 #expect(!metrics.split(separator: "\n").contains { $0.contains(#"route="/digest""#) && $0.contains(#"status="401""#) })
-                let peer = try #require(try await a.status().peers.first)
-                #expect(peer.reachable, "\(peer.lastError ?? "")")
-                #expect(!(peer.lastError ?? "").contains("401"), "\(peer.lastError ?? "")")
+                // A may have greeted B before B listened; its link is up once B greets A.
+                try await poll("A to see B reachable") {
+                    let peer = try #require(try await a.status().peers.first)
+                    #expect(!(peer.lastError ?? "").contains("401"), "\(peer.lastError ?? "")")
+                    return peer.reachable ? nil : (peer.lastError ?? "unreachable")
+                }
             }
         }
     }

@@ -258,6 +258,28 @@ struct PeerSessionTests {
         #expect(waits[4] > waits[0] * 4, "the delays grow: \(waits)")
     }
 
+    @Test("a hello from the peer ends the backoff: the link greets it at once, and only when it is waiting")
+    func peerHelloEndsBackoff() {
+        var session = Self.session()
+        var output = SessionOutput()
+        session.tick(now: .zero, epoch: "ea", into: &output)
+        guard case .hello(let hello)? = output.actions.first else {
+            Issue.record("no hello")
+            return
+        }
+        // While the hello is in flight, the peer's own hello changes nothing.
+        output = SessionOutput()
+        session.peerGreeted(now: .milliseconds(1), epoch: "ea", into: &output)
+        #expect(output.actions.isEmpty)
+        output = SessionOutput()
+        session.handle(.failed(PeerFailure("connection refused")), of: .hello(hello), now: .milliseconds(2), epoch: "ea", into: &output)
+        #expect(output.actions.isEmpty)
+        #expect(session.nextWake(after: .milliseconds(2)).map { $0 > .milliseconds(2) } == true)
+        output = SessionOutput()
+        session.peerGreeted(now: .milliseconds(3), epoch: "ea", into: &output)
+        #expect(output.actions == [.hello(HelloRequest(id: "A", epoch: "ea", seq: 0))])
+    }
+
     @Test("a pull fetches the next page while the current one is applied, and keeps at most one waiting")
     func pullPipelines() {
         var session = Self.greeted(mark: 0)

@@ -86,16 +86,15 @@ final class SimulatedNode {
 }
 
 /// The simulation's `ReplicationGate`: the endpoint asks it whether to defer a peer's push and
-/// tells it what a push brought; the simulation hands that to the core after the request.
+/// tells it what a push or hello brought; the simulation hands that to the core after the request.
 final class SimulatedGate: ReplicationGate {
-    struct Received: Sendable {
-        let peer: NodeID
-        let rows: Int
-        let refused: [Record]
-        let mark: Int64
+    /// What the endpoint heard from a peer.
+    enum Note: Sendable {
+        case received(peer: NodeID, rows: Int, refused: [Record], mark: Int64)
+        case greeted(by: NodeID)
     }
 
-    private let state = Mutex<(deferring: Set<NodeID>, received: [Received])>(([], []))
+    private let state = Mutex<(deferring: Set<NodeID>, notes: [Note])>(([], []))
 
     var deferring: Set<NodeID> {
         get { state.withLock { $0.deferring } }
@@ -107,13 +106,17 @@ final class SimulatedGate: ReplicationGate {
     }
 
     func received(from peer: NodeID, rows: Int, refused: [Record], mark: Int64) {
-        state.withLock { $0.received.append(Received(peer: peer, rows: rows, refused: refused, mark: mark)) }
+        state.withLock { $0.notes.append(.received(peer: peer, rows: rows, refused: refused, mark: mark)) }
     }
 
-    func drain() -> [Received] {
+    func greeted(by peer: NodeID) {
+        state.withLock { $0.notes.append(.greeted(by: peer)) }
+    }
+
+    func drain() -> [Note] {
         state.withLock { state in
-            defer { state.received = [] }
-            return state.received
+            defer { state.notes = [] }
+            return state.notes
         }
     }
 }

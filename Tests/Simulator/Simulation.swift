@@ -374,11 +374,16 @@ public final class Simulation {
         }
     }
 
-    /// Hands the core of `node` what its endpoint heard (pushes it took).
+    /// Hands the core of `node` what its endpoint heard (pushes it took, hellos).
     private func drainGate(of node: SimulatedNode) async throws {
         for note in node.gate.drain() {
             let local = node.localTime(now)
-            try await perform(node.step { $0.received(from: note.peer, rows: note.rows, refused: note.refused, mark: note.mark, now: local) }, on: node)
+            switch note {
+            case .received(let peer, let rows, let refused, let mark):
+                try await perform(node.step { $0.received(from: peer, rows: rows, refused: refused, mark: mark, now: local) }, on: node)
+            case .greeted(let peer):
+                try await perform(node.step { $0.greeted(by: peer, now: local) }, on: node)
+            }
         }
     }
 

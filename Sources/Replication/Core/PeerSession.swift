@@ -117,6 +117,14 @@ public struct PeerSession: Sendable {
         noteRefused(refused, into: &output)
     }
 
+    /// The peer greeted this node, so it is up: if this link is waiting out a backoff before
+    /// greeting it, it greets now instead of after up to `backoff.cap`.
+    mutating func peerGreeted(now: Duration, epoch: String, into output: inout SessionOutput) {
+        guard !greeted, pushStep == nil, pushRetryAt > now else { return }
+        pushRetryAt = now
+        startPush(now: now, epoch: epoch, into: &output)
+    }
+
     /// The node took a new epoch (its file was found to be an older copy): every link greets again.
     mutating func epochRenewed(now: Duration, epoch: String, into output: inout SessionOutput) {
         greeted = false

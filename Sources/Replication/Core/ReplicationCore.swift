@@ -141,6 +141,16 @@ public struct ReplicationCore: Sendable {
         return actions
     }
 
+    /// `peer` greeted this node: it is up, so a link to it in backoff greets it now.
+    public mutating func greeted(by peer: NodeID, now: Duration) -> [ReplicationAction] {
+        guard let index = sessions.firstIndex(where: { $0.peer == peer }) else { return [] }
+        var output = SessionOutput()
+        sessions[index].peerGreeted(now: now, epoch: epoch, into: &output)
+        var actions: [ReplicationAction] = []
+        take(output, from: index, now: now, into: &actions)
+        return actions
+    }
+
     /// The result of a `.peer(peer, action)` action.
     public mutating func handle(_ result: PeerResult, of action: PeerAction, for peer: NodeID, now: Duration) -> [ReplicationAction] {
         guard let index = sessions.firstIndex(where: { $0.peer == peer }) else { return [] }
