@@ -66,8 +66,12 @@ public final class KVClient: Sendable {
     }
 
     /// The value of `key` and its version, or nil when the node has no live value for it.
-    public func get(_ key: String) async throws(KVClientError) -> StoredValue? {
-        let reply = try await send("GET", Self.path(of: key))
+    /// `level`: read at that many nodes (`?r=`: a number, `quorum` or `all`) and answer with
+    /// the newest copy, repairing older ones; a node that could not reach enough answers 504
+    /// `read_timeout`, thrown as `.server`, whose detail names the nodes that answered.
+    public func get(_ key: String, level: ReadLevel? = nil) async throws(KVClientError) -> StoredValue? {
+        let query = level.map { "?" + $0.queryItems.joined(separator: "&") } ?? ""
+        let reply = try await send("GET", Self.path(of: key) + query)
         if reply.status == 404 { return nil }
         let body = try successful(reply)
         guard let lamportText = reply.header(HeaderName.lamport), let lamport = Int64(lamportText)
@@ -78,7 +82,8 @@ public final class KVClient: Sendable {
             throw .badResponse("GET /kv/{key} replied without a \(HeaderName.origin) header")
         }
         let expiresAt = reply.header(HeaderName.expires).flatMap { Int64($0) }
-        return StoredValue(value: body, lamport: lamport, origin: origin, expiresAt: expiresAt)
+        let answeredBy = reply.header(HeaderName.answeredBy).map { $0.split(separator: ",").map(String.init) }
+        return StoredValue(value: body, lamport: lamport, origin: origin, expiresAt: expiresAt, answeredBy: answeredBy)
     }
 
     /// Writes a tombstone for `key` (whether or not the node has it); returns its version.
@@ -212,5 +217,23 @@ public struct WriteAcknowledgement: Sendable, Equatable {
 
     var queryItems: [String] {
         ["w=\(nodes)"] + (timeoutSeconds.map { ["timeout=\($0)"] } ?? [])
+    }
+}
+
+/// How many nodes a read asks, and how long to wait for them (`?r=` and `?timeout=` of
+/// `GET /kv/{key}`; docs/consistency.md).
+public struct ReadLevel: Sendable, Equatable {
+    /// A number of nodes from 1, `quorum` or `all`.
+    public let nodes: String
+    /// Seconds; nil leaves the node's default (5 s).
+    public let timeoutSeconds: Double?
+
+    public init(nodes: String, timeoutSeconds: Double? = nil) {
+        self.nodes = nodes
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    var queryItems: [String] {
+        ["r=\(nodes)"] + (timeoutSeconds.map { ["timeout=\($0)"] } ?? [])
     }
 }

@@ -199,21 +199,28 @@ public struct ErrorBody: Codable, Hashable, Sendable {
     public let detail: String
     /// On `write_timeout` (504): the nodes that held the write when the node answered.
     public let ackedBy: [String]?
+    /// On `read_timeout` (504): the nodes that answered the read in time.
+    public let answeredBy: [String]?
 
-    public init(error: String, detail: String, ackedBy: [String]? = nil) {
+    public init(error: String, detail: String, ackedBy: [String]? = nil, answeredBy: [String]? = nil) {
         self.error = error
         self.detail = detail
         self.ackedBy = ackedBy
+        self.answeredBy = answeredBy
     }
 
     enum CodingKeys: String, CodingKey {
         case error, detail
         case ackedBy = "acked_by"
+        case answeredBy = "answered_by"
     }
 }
 
 /// HTTP header names of the public API.
 public enum HeaderName {
+    /// On `GET /kv/{key}?r=` with r above 1: the nodes whose copies the answer was decided
+    /// from, comma-separated, this node first.
+    public static let answeredBy = "KV-Answered-By"
     /// On `GET /kv/{key}`: the Lamport time of the value returned.
     public static let lamport = "KV-Lamport"
     /// On `GET /kv/{key}`: the node that wrote the value returned.

@@ -60,7 +60,7 @@ struct KVResponder: Sendable {
                 return refuse(APIError.valueTooLarge(limit: maxValueBytes))
             }
             return (maxValueBytes, nil)
-        case (.hello, .POST), (.push, .POST):
+        case (.hello, .POST), (.push, .POST), (.repair, .POST):
             do {
                 _ = try peers.authenticate(
                     sender: head.headers.first(name: PeerProtocol.nodeHeader),
@@ -97,7 +97,17 @@ struct KVResponder: Sendable {
         switch (route, method) {
         case (.key(let encoded), .GET):
             let key: String
-            do { key = try decodeKey(encoded) } catch { return done(failure(error, method: method, route: route)) }
+            let level: ReadLevel
+            do {
+                key = try decodeKey(encoded)
+                level = try ReadLevel(request.query, members: replicator.configuration.peers.count + 1)
+            } catch {
+                return done(failure(error, method: method, route: route))
+            }
+            guard level.nodes == 1 else {
+                Task { done(await readAtSeveralNodes(key, level: level)) }
+                return
+            }
             store.get(key: key) { result in
                 switch result {
                 case .success(let stored): done(getReply(key: key, stored))
@@ -187,7 +197,7 @@ struct KVResponder: Sendable {
             return try await digest(request.query)
         case (.watch, .GET):
             return try await watch(request.query)
-        case (.hello, .POST), (.push, .POST), (.feed, .GET), (.bucket, .GET):
+        case (.hello, .POST), (.push, .POST), (.feed, .GET), (.bucket, .GET), (.peerKey, .GET), (.repair, .POST):
             return try await servePeer(route, request: request)
         case (.unknown, _):
             throw APIError.noSuchRoute(String(request.path))
@@ -232,6 +242,14 @@ struct KVResponder: Sendable {
             let query = try QueryParameters(request.query)
             let body = try await peers.bucket(for: sender, bucket: query["bucket"])
             return ServerResponse(contentType: PeerProtocol.batchContentType, bytes: ByteBuffer(bytes: body))
+        case .peerKey:
+            let query = try QueryParameters(request.query)
+            let body = try await peers.copy(for: sender, key: query["key"])
+            return ServerResponse(contentType: PeerProtocol.batchContentType, bytes: ByteBuffer(bytes: body))
+        case .repair:
+            let reply = try await peers.repair(from: sender, body: Array(buffer: request.body))
+            metrics.countRepairReceived(reply.applied)
+            return try json(reply)
         default:
             let query = try QueryParameters(request.query)
             let feed = try await peers.feed(for: sender, after: query["after"], limit: query["limit"], covered: query["covered"])
@@ -263,6 +281,31 @@ struct KVResponder: Sendable {
         ]
         if let expiresAt = stored.record.expiresAt { headers.add(name: HeaderName.expires, value: String(expiresAt)) }
         return ServerResponse(status: .ok, headers: headers, body: .bytes(ByteBuffer(bytes: value)))
+    }
+
+    /// `GET /kv/{key}?r=N`: the newest copy among this node's and N−1 peers', with read repair.
+    private func readAtSeveralNodes(_ key: String, level: ReadLevel) async -> ServerResponse {
+        let read: SeveralNodeRead
+        do {
+            read = try await replicator.read(key: key, atNodes: level.nodes, timeout: level.timeout) { [metrics] node in
+                metrics.countReadRepair(of: node)
+            }
+        } catch let shortfall as ReadShortfall {
+            let answered = shortfall.answeredBy.map(\.rawValue)
+            let body = ErrorBody(
+                error: "read_timeout",
+                detail: "r=\(level.asked) needs \(level.nodes) nodes but only \(answered.joined(separator: ", ")) answered\(shortfall.timedOut ? " within \(level.timeout)" : "")\(shortfall.failures.isEmpty ? "" : " (" + shortfall.failures.joined(separator: "; ") + ")"); retry, or read with a lower r",
+                answeredBy: answered)
+            var response = (try? json(body)) ?? json(raw: #"{"error":"read_timeout"}"#)
+            response.status = .gatewayTimeout
+            return response
+        } catch {
+            return failure(error, method: .GET, route: .key(""))
+        }
+        guard let newest = read.resolution.newest else { return getReply(key: key, nil) }
+        var response = getReply(key: key, StoredRecord(record: newest, seq: 0))
+        response.headers.add(name: HeaderName.answeredBy, value: read.answeredBy.map(\.rawValue).joined(separator: ","))
+        return response
     }
 
     /// Longest `ttl` a PUT may give: 100 years, far below where milliseconds overflow.
@@ -381,6 +424,8 @@ enum Route: Equatable {
     case push
     case feed
     case bucket
+    case peerKey
+    case repair
     case unknown
 
     init(path: Substring) {
@@ -400,6 +445,8 @@ enum Route: Equatable {
         case PeerProtocol.pushPath: self = .push
         case PeerProtocol.feedPath: self = .feed
         case PeerProtocol.bucketPath: self = .bucket
+        case PeerProtocol.keyPath: self = .peerKey
+        case PeerProtocol.repairPath: self = .repair
         default: self = .unknown
         }
     }
@@ -418,6 +465,8 @@ enum Route: Equatable {
         case .push: return PeerProtocol.pushPath
         case .feed: return PeerProtocol.feedPath
         case .bucket: return PeerProtocol.bucketPath
+        case .peerKey: return PeerProtocol.keyPath
+        case .repair: return PeerProtocol.repairPath
         case .unknown: return "unknown"
         }
     }
@@ -440,7 +489,7 @@ enum Route: Equatable {
     /// The routes of the peer protocol under `/internal/`, guarded by the cluster token.
     var isPeerRoute: Bool {
         switch self {
-        case .hello, .push, .feed, .bucket: return true
+        case .hello, .push, .feed, .bucket, .peerKey, .repair: return true
         case .key, .list, .status, .health, .metrics, .digest, .watch, .unknown: return false
         }
     }
@@ -448,8 +497,8 @@ enum Route: Equatable {
     var allowedMethods: [HTTPMethod] {
         switch self {
         case .key: return [.GET, .PUT, .DELETE]
-        case .list, .status, .health, .metrics, .feed, .digest, .watch, .bucket: return [.GET]
-        case .hello, .push: return [.POST]
+        case .list, .status, .health, .metrics, .feed, .digest, .watch, .bucket, .peerKey: return [.GET]
+        case .hello, .push, .repair: return [.POST]
         case .unknown: return []
         }
     }
@@ -474,27 +523,55 @@ struct WriteAcknowledgement: Sendable {
 
     init(_ query: Substring?, members: Int) throws {
         let parameters = try QueryParameters(query)
-        let text = parameters["w"] ?? "1"
+        (nodes, asked) = try NodeCount.parse(parameters, name: "w", members: members)
+        timeout = try NodeCount.timeout(parameters, default: Self.defaultTimeout)
+    }
+}
+
+/// How many nodes a `GET /kv/{key}` reads at (`?r=N|quorum|all`, default 1: this node alone),
+/// and how long it waits for them (`?timeout=SECONDS`, default 5).
+struct ReadLevel: Sendable {
+    /// Nodes, this one included.
+    let nodes: Int
+    let timeout: Duration
+    /// The `r` as the request gave it.
+    let asked: String
+
+    init(_ query: Substring?, members: Int) throws {
+        guard let query, !query.isEmpty else {
+            (nodes, asked, timeout) = (1, "1", WriteAcknowledgement.defaultTimeout)
+            return
+        }
+        let parameters = try QueryParameters(query)
+        (nodes, asked) = try NodeCount.parse(parameters, name: "r", members: members)
+        timeout = try NodeCount.timeout(parameters, default: WriteAcknowledgement.defaultTimeout)
+    }
+}
+
+/// The `w`/`r` parameters' shared grammar: a number of nodes from 1, `quorum` (a majority of
+/// the members) or `all`; and `timeout`, in seconds.
+enum NodeCount {
+    static func parse(_ parameters: QueryParameters, name: String, members: Int) throws -> (nodes: Int, asked: String) {
+        let text = parameters[name] ?? "1"
         switch text {
-        case "quorum": nodes = members / 2 + 1
-        case "all": nodes = members
+        case "quorum": return (members / 2 + 1, text)
+        case "all": return (members, text)
         default:
             guard let count = Int(text), count >= 1 else {
-                throw APIError.invalidParameter("w must be a number of nodes from 1, quorum or all, got '\(text.prefix(64))'")
+                throw APIError.invalidParameter("\(name) must be a number of nodes from 1, quorum or all, got '\(text.prefix(64))'")
             }
             guard count <= members else {
-                throw APIError.invalidParameter("w=\(count) but the cluster has \(members) member\(members == 1 ? "" : "s"); ask for at most \(members) (or all)")
+                throw APIError.invalidParameter("\(name)=\(count) but the cluster has \(members) member\(members == 1 ? "" : "s"); ask for at most \(members) (or all)")
             }
-            nodes = count
+            return (count, text)
         }
-        asked = text
-        if let seconds = parameters["timeout"] {
-            guard let value = Double(seconds), value > 0, value <= 300 else {
-                throw APIError.invalidParameter("timeout must be a number of seconds above 0 and at most 300, got '\(seconds.prefix(64))'")
-            }
-            timeout = .milliseconds(Int64(value * 1000))
-        } else {
-            timeout = Self.defaultTimeout
+    }
+
+    static func timeout(_ parameters: QueryParameters, default fallback: Duration) throws -> Duration {
+        guard let seconds = parameters["timeout"] else { return fallback }
+        guard let value = Double(seconds), value > 0, value <= 300 else {
+            throw APIError.invalidParameter("timeout must be a number of seconds above 0 and at most 300, got '\(seconds.prefix(64))'")
         }
+        return .milliseconds(Int64(value * 1000))
     }
 }

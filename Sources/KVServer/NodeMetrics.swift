@@ -66,6 +66,23 @@ final class NodeMetrics: Sendable {
         writes.increment()
     }
 
+    /// Counts one copy of a key that a read at several nodes found older than the newest and
+    /// replaced (`node`: the node repaired, this one or a peer).
+    func countReadRepair(of node: NodeID) {
+        registry.makeCounter(
+            descriptor: Self.descriptor("kv_read_repairs", unit: "total", "Stale copies replaced by reads at several nodes (?r=) this node answered, by node repaired"),
+            labels: [("node", node.rawValue)]
+        ).increment()
+    }
+
+    /// Counts rows a peer's read repair brought that were newer than this node's.
+    func countRepairReceived(_ rows: Int) {
+        guard rows > 0 else { return }
+        registry.makeCounter(
+            descriptor: Self.descriptor("kv_read_repairs_received", unit: "total", "Rows that peers' reads at several nodes sent this node and that replaced an older copy")
+        ).increment(by: Int64(rows))
+    }
+
     /// Client writes accepted since start.
     var clientWrites: Int64 { writeCount.load(ordering: .relaxed) }
 

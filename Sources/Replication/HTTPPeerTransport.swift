@@ -2,9 +2,12 @@ public import KVCore
 public import KVStore
 import NodeHTTP
 import Foundation
+import Synchronization
 
 /// The peer protocol over HTTP/1.1 (docs/protocol.md): one keep-alive connection for pushes
-/// and hellos, another for pulls and digest repair, so a long pull never holds up a push.
+/// and hellos, another for pulls and digest repair, so a long pull never holds up a push, and
+/// a few for reads at several nodes (`?r=`), so those neither wait behind a pull nor queue on
+/// one connection.
 /// Every request carries `KV-Node`, `KV-Epoch` and, in a cluster with a token, the token.
 public final class HTTPPeerTransport: PeerTransport {
     public let peer: PeerConfig
@@ -12,6 +15,11 @@ public final class HTTPPeerTransport: PeerTransport {
     private let clusterToken: String?
     private let pushConnection: NodeHTTPClient
     private let pullConnection: NodeHTTPClient
+    private let readConnections: [NodeHTTPClient]
+    private let nextRead = Atomic<Int>(0)
+
+    /// Connections for reads at several nodes, per peer.
+    static let readConnectionCount = 8
 
     public init(peer: PeerConfig, configuration: ReplicationConfiguration) throws {
         self.peer = peer
@@ -19,6 +27,9 @@ public final class HTTPPeerTransport: PeerTransport {
         clusterToken = configuration.clusterToken
         pushConnection = try NodeHTTPClient(node: peer.url, timeout: configuration.requestTimeout, tls: configuration.peerTLS)
         pullConnection = try NodeHTTPClient(node: peer.url, timeout: configuration.requestTimeout, tls: configuration.peerTLS)
+        readConnections = try (0..<Self.readConnectionCount).map { _ in
+            try NodeHTTPClient(node: peer.url, timeout: configuration.requestTimeout, tls: configuration.peerTLS)
+        }
     }
 
     public func hello(_ request: HelloRequest) async throws(PeerFailure) -> HelloReply {
@@ -98,9 +109,39 @@ public final class HTTPPeerTransport: PeerTransport {
         }
     }
 
+    public func copy(of key: String) async throws(PeerFailure) -> Record? {
+        let reply = try await send(readConnection(), "GET", "\(PeerProtocol.keyPath)?key=\(KeyPath.encode(key))", epoch: "")
+        guard reply.status == 200 else { throw refusal(reply) }
+        let batch: FeedBatch
+        do {
+            batch = try FeedCodec.decode(reply.body)
+        } catch {
+            throw violation("the key reply is not a valid batch: \(error)")
+        }
+        guard batch.rows.count <= 1, batch.rows.allSatisfy({ $0.record.key == key }) else {
+            throw violation("the key reply holds rows other than key '\(key.prefix(64))'")
+        }
+        return batch.rows.first?.record
+    }
+
+    public func repair(_ records: [Record]) async throws(PeerFailure) -> RepairReply {
+        let rows = records.enumerated().map { StoredRecord(record: $1, seq: Int64($0 + 1)) }
+        let reply = try await send(
+            readConnection(), "POST", PeerProtocol.repairPath, body: FeedCodec.encode(FeedBatch(from: 0, to: Int64(rows.count), rows: rows)),
+            epoch: "", extra: [("Content-Type", PeerProtocol.batchContentType)])
+        guard reply.status == 200 else { throw refusal(reply) }
+        return try decode(RepairReply.self, reply)
+    }
+
     public func close() async {
         await pushConnection.close()
         await pullConnection.close()
+        for connection in readConnections { await connection.close() }
+    }
+
+    private func readConnection() -> NodeHTTPClient {
+        let index = nextRead.wrappingAdd(1, ordering: .relaxed).oldValue
+        return readConnections[Int(UInt(bitPattern: index) % UInt(readConnections.count))]
     }
 
     // MARK: Plumbing
@@ -109,7 +150,8 @@ public final class HTTPPeerTransport: PeerTransport {
         _ connection: NodeHTTPClient, _ method: String, _ path: String, body: [UInt8] = [], epoch: String,
         extra: [(String, String)] = []
     ) async throws(PeerFailure) -> HTTPReply {
-        var headers = [(PeerProtocol.nodeHeader, identity.rawValue), (PeerProtocol.epochHeader, epoch)]
+        var headers = [(PeerProtocol.nodeHeader, identity.rawValue)]
+        if !epoch.isEmpty { headers.append((PeerProtocol.epochHeader, epoch)) }
         if let clusterToken { headers.append(("Authorization", BearerToken.header(for: clusterToken))) }
         do {
             return try await connection.send(method, path, body: body, headers: headers + extra)

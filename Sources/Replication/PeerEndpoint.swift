@@ -203,6 +203,40 @@ public struct PeerEndpoint: Sendable {
         return FeedCodec.encode(FeedBatch(from: 0, to: Int64(rows.count), rows: rows))
     }
 
+    // MARK: Reads at several nodes
+
+    /// This node's copy of `key` (`GET /internal/key?key=K`), tombstone included, as a feed
+    /// batch of zero or one row.
+    public func copy(for sender: NodeID, key text: String?) async throws -> [UInt8] {
+        guard let text else { throw PeerRequestError.malformed("key is required") }
+        let key = text
+        do {
+            try KeyRules.validate(key)
+        } catch {
+            throw PeerRequestError.malformed("key is not a valid key: \(error)")
+        }
+        let rows = try await copy(of: key).map { [StoredRecord(record: $0, seq: 1)] } ?? []
+        return FeedCodec.encode(FeedBatch(from: 0, to: Int64(rows.count), rows: rows))
+    }
+
+    /// This node's copy of `key`, tombstone included; nil when it holds none.
+    public func copy(of key: String) async throws -> Record? {
+        try await store.get(key: key)?.record
+    }
+
+    /// Rows a read at several nodes found this node lacking (`POST /internal/repair`, a feed
+    /// batch), applied by the merge rule.
+    public func repair(from sender: NodeID, body: [UInt8]) async throws -> RepairReply {
+        let batch: FeedBatch
+        do {
+            batch = try FeedCodec.decode(body)
+        } catch {
+            throw PeerRequestError.malformed("the repair is not a valid batch: \(error)")
+        }
+        let result = try await store.applyRepair(batch.rows.map(\.record))
+        return RepairReply(applied: result.applied, refused: result.refused.count)
+    }
+
     private func requireGreeted(_ sender: NodeID, epoch: String?) async throws {
         let known = try await store.peer(sender)?.epoch
         guard let epoch, let known, epoch == known else {

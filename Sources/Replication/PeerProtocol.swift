@@ -31,6 +31,13 @@ public enum PeerProtocol {
     /// feed batch (seqs numbered 1…n within the reply), for digest repair.
     public static let bucketPath = "/internal/bucket"
 
+    /// `GET /internal/key?key=K`: this node's copy of one key, tombstone included, as a feed
+    /// batch of zero or one row, for a read at several nodes (`?r=`).
+    public static let keyPath = "/internal/key"
+    /// `POST /internal/repair`: rows a read at several nodes found the receiver lacking, as a
+    /// feed batch, applied by the merge rule (read repair). Answers `RepairReply`.
+    public static let repairPath = "/internal/repair"
+
     /// Rows per batch, at most. Default 5 000.
     public static let defaultBatchRows = 5_000
     /// Bytes of keys and values per batch, at most (a batch holds at least one row). Default 4 MiB.
@@ -117,5 +124,18 @@ public struct PushReply: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case pulledSeq = "pulled_seq"
         case applied, deferred, covered
+    }
+}
+
+/// The answer to `POST /internal/repair`.
+public struct RepairReply: Codable, Sendable, Equatable {
+    /// Rows that were newer than the receiver's and were stored.
+    public let applied: Int
+    /// Rows refused for a Lamport time beyond what the receiver accepts.
+    public let refused: Int
+
+    public init(applied: Int, refused: Int) {
+        self.applied = applied
+        self.refused = refused
     }
 }

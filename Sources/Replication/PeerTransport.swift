@@ -1,7 +1,7 @@
 public import KVCore
 public import KVStore
 
-/// How this node's requests reach one peer's `PeerEndpoint`: the peer protocol's five calls,
+/// How this node's requests reach one peer's `PeerEndpoint`: the peer protocol's calls,
 /// typed. `HTTPPeerTransport` carries them over HTTP/1.1 (docs/protocol.md);
 /// `InMemoryPeerTransport` hands them straight to another endpoint in the same process (tests
 /// and the simulator).
@@ -16,6 +16,11 @@ public protocol PeerTransport: Sendable {
     func feed(after: Int64, limit: Int, covered: [FeedExclusion], epoch: String) async throws(PeerFailure) -> FetchedFeed
     func digest(epoch: String) async throws(PeerFailure) -> DigestReply
     func bucket(_ bucket: Int, epoch: String) async throws(PeerFailure) -> FeedBatch
+    /// The peer's copy of `key`, tombstone included; nil when it holds none (a read at several
+    /// nodes, `?r=`).
+    func copy(of key: String) async throws(PeerFailure) -> Record?
+    /// Sends the peer rows a read found it lacking (read repair).
+    func repair(_ records: [Record]) async throws(PeerFailure) -> RepairReply
     /// Closes the connections; later calls may open new ones.
     func close() async
 }
@@ -68,6 +73,16 @@ public struct InMemoryPeerTransport: PeerTransport {
 
     public func bucket(_ bucket: Int, epoch: String) async throws(PeerFailure) -> FeedBatch {
         try await call { try FeedCodec.decode(try await endpoint.bucket(for: sender, bucket: bucket)) }
+    }
+
+    public func copy(of key: String) async throws(PeerFailure) -> Record? {
+        try await call { try await endpoint.copy(of: key) }
+    }
+
+    public func repair(_ records: [Record]) async throws(PeerFailure) -> RepairReply {
+        let rows = records.enumerated().map { StoredRecord(record: $1, seq: Int64($0 + 1)) }
+        let body = FeedCodec.encode(FeedBatch(from: 0, to: Int64(rows.count), rows: rows))
+        return try await call { try await endpoint.repair(from: sender, body: body) }
     }
 
     public func close() async {}

@@ -62,14 +62,7 @@ public struct ReplicationEffects: Sendable {
                     from: peer, records: feed.batch.rows.map(\.record), batchFrom: feed.batch.from, batchTo: feed.batch.to,
                     senderClock: claim ? feed.clock : nil, senderCoverage: feed.coverage))
         case .applyRepair(let batch):
-            // A tombstone for a key this node does not hold at all changes nothing, and taking
-            // it would bring back a tombstone this node already purged.
-            var records: [Record] = []
-            for row in batch.rows {
-                if row.record.isTombstone, try await store.get(key: row.record.key) == nil { continue }
-                records.append(row.record)
-            }
-            let result = try await store.apply(records)
+            let result = try await store.applyRepair(batch.rows.map(\.record))
             return .repaired(applied: result.applied, received: batch.rows.count, refused: result.refused)
         case .persistPushedSeq(let seq):
             try await store.setPushedSeq(peer, seq)
@@ -95,5 +88,19 @@ public struct ReplicationEffects: Sendable {
         } catch {
             return .failed(action, reason: "\(error)")
         }
+    }
+}
+
+extension KVStore {
+    /// Applies rows that repair found this node lacking (digest repair, read repair), by the
+    /// merge rule. A tombstone for a key this node does not hold at all changes nothing, and
+    /// taking it would bring back a tombstone this node already purged: it is left out.
+    func applyRepair(_ incoming: [Record]) async throws -> ApplyResult {
+        var records: [Record] = []
+        for record in incoming {
+            if record.isTombstone, try await get(key: record.key) == nil { continue }
+            records.append(record)
+        }
+        return try await apply(records)
     }
 }

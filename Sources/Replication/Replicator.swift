@@ -14,9 +14,9 @@ import Synchronization
 public final class Replicator: ReplicationGate, Sendable {
     public let configuration: ReplicationConfiguration
     let store: KVStore
-    private let logger: Logger
+    let logger: Logger
     private let effects: ReplicationEffects
-    private let transports: [NodeID: any PeerTransport]
+    let transports: [NodeID: any PeerTransport]
     private let core = Mutex<ReplicationCore?>(nil)
     private let origin = ContinuousClock.now
     private let originDate = Date()

@@ -16,7 +16,8 @@ struct Bench: AsyncParsableCommand {
             requests per second and latency percentiles (p50, p90, p99, p99.9, max). Keys are \
             bench/<n> for n in 0..<--keys, chosen at random; put writes --value-size bytes; get \
             reads (a key never written answers 404 and counts as a miss, not an error); mixed \
-            does --read-percent reads and the rest puts. --rate caps the total request rate.
+            does --read-percent reads and the rest puts. --rate caps the total request rate. \
+            --w and --r ask for writes acknowledged by, and reads at, several nodes.
 
             With several --node, the first node takes the writes' lag samples: about 20 times a \
             second a just-acknowledged put is polled on every other node until readable, and \
@@ -27,6 +28,7 @@ struct Bench: AsyncParsableCommand {
               kv bench put --clients 64 --duration 10s
               kv bench mixed --node http://127.0.0.1:8000 --node http://127.0.0.1:8001 --node http://127.0.0.1:8002
               kv bench get --keys 1000 --json
+              kv bench put --w quorum --node http://127.0.0.1:8000
             """)
 
     enum Workload: String, ExpressibleByArgument, CaseIterable {
@@ -59,6 +61,12 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Percent of reads in the mixed workload.")
     var readPercent: Int = 50
 
+    @Option(name: .customLong("w"), help: ArgumentHelp("Puts answer once this many nodes hold them: a number, quorum or all (default 1).", valueName: "nodes"))
+    var writeAt: String?
+
+    @Option(name: .customLong("r"), help: ArgumentHelp("Gets read at this many nodes: a number, quorum or all (default 1).", valueName: "nodes"))
+    var readAt: String?
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -69,6 +77,8 @@ struct Bench: AsyncParsableCommand {
         guard (0...(1 << 20)).contains(valueSize) else { throw ValidationError("--value-size must be from 0 to 1048576") }
         guard (0...100).contains(readPercent) else { throw ValidationError("--read-percent must be from 0 to 100") }
         if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
+        try NodeCountOption.validate(writeAt, flag: "--w", timeout: nil, timeoutFlag: "")
+        try NodeCountOption.validate(readAt, flag: "--r", timeout: nil, timeoutFlag: "")
     }
 
     var targetNodes: [String] {
@@ -123,6 +133,8 @@ struct Bench: AsyncParsableCommand {
                 let workload = self.workload
                 let keys = self.keys
                 let readPercent = self.readPercent
+                let acknowledgement = writeAt.map { WriteAcknowledgement(nodes: $0) }
+                let level = readAt.map { ReadLevel(nodes: $0) }
                 group.addTask {
                     let client = try KVClient(node: node, token: token, tls: tls)
                     defer { Task { await client.close() } }
@@ -138,10 +150,10 @@ struct Bench: AsyncParsableCommand {
                         let started = ContinuousClock.now
                         do {
                             if read {
-                                let found = try await client.get(key)
+                                let found = try await client.get(key, level: level)
                                 recorder.record(ContinuousClock.now - started, miss: found == nil)
                             } else {
-                                let reply = try await client.put(key, value: value)
+                                let reply = try await client.put(key, value: value, acknowledgement: acknowledgement)
                                 let acknowledged = ContinuousClock.now
                                 recorder.record(acknowledged - started, miss: false)
                                 if node == targets[0] { lagProbe?.offer(key: key, lamport: reply.lamport, acknowledged: acknowledged) }
@@ -156,11 +168,18 @@ struct Bench: AsyncParsableCommand {
         }
     }
 
+    /// ` (w=quorum, r=2)` when the run asked for more than one node.
+    private var levels: String {
+        let named = [writeAt.map { "w=\($0)" }, readAt.map { "r=\($0)" }].compactMap { $0 }
+        return named.isEmpty ? "" : " (" + named.joined(separator: ", ") + ")"
+    }
+
     private func render(_ report: Recorder.Report, lag: Percentiles?, rowsPerWrite: Double?) -> String {
         func ms(_ duration: Duration) -> Double { (duration.inSeconds * 1000 * 1000).rounded() / 1000 }
         if json {
             var object: [String: Any] = [
                 "workload": workload.rawValue, "clients": clients, "duration_s": duration, "nodes": targetNodes,
+                "w": writeAt ?? "1", "r": readAt ?? "1",
                 "requests": report.requests, "errors": report.errors, "misses": report.misses,
                 "requests_per_second": (Double(report.requests) / duration).rounded(),
                 "latency_ms": report.latency.map { [
@@ -175,7 +194,7 @@ struct Bench: AsyncParsableCommand {
             return String(decoding: data, as: UTF8.self)
         }
         var lines = [
-            "\(workload.rawValue): \(report.requests) requests in \(duration) s from \(clients) clients to \(targetNodes.count) node(s): \(Int(Double(report.requests) / duration)) req/s",
+            "\(workload.rawValue)\(levels): \(report.requests) requests in \(duration) s from \(clients) clients to \(targetNodes.count) node(s): \(Int(Double(report.requests) / duration)) req/s",
         ]
         if let latency = report.latency {
             lines.append("latency ms: p50 \(ms(latency.p50))  p90 \(ms(latency.p90))  p99 \(ms(latency.p99))  p99.9 \(ms(latency.p999))  max \(ms(latency.max))")

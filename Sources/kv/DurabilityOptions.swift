@@ -14,16 +14,44 @@ struct DurabilityOptions: ParsableArguments {
 
     /// `-w` is a number from 1, quorum or all; `--ack-timeout` goes with it and is positive.
     func validate() throws {
-        if let nodes = acknowledgedBy, nodes != "quorum", nodes != "all", (Int(nodes) ?? 0) < 1 {
-            throw ValidationError("-w '\(nodes)' is not a number of nodes from 1, quorum or all")
-        }
-        if let ackTimeout {
-            guard acknowledgedBy != nil else { throw ValidationError("--ack-timeout goes with -w") }
-            guard ackTimeout > 0, ackTimeout <= 300 else { throw ValidationError("--ack-timeout must be above 0 and at most 300 seconds") }
-        }
+        try NodeCountOption.validate(acknowledgedBy, flag: "-w", timeout: ackTimeout, timeoutFlag: "--ack-timeout")
     }
 
     var acknowledgement: WriteAcknowledgement? {
         acknowledgedBy.map { WriteAcknowledgement(nodes: $0, timeoutSeconds: ackTimeout) }
+    }
+}
+
+/// `-r` and `--read-timeout` of `kv get`: how many nodes the read asks, and how long the node
+/// waits for them (docs/openapi.yaml, `?r=`).
+struct ReadLevelOptions: ParsableArguments {
+    @Option(
+        name: [.customShort("r"), .customLong("r")],
+        help: ArgumentHelp("Read at this many nodes and print the newest copy, repairing older ones: a number, quorum or all (default 1: the node asked).", valueName: "nodes"))
+    var readAt: String?
+
+    @Option(help: ArgumentHelp("With -r: how long the node waits for the others, in seconds (default 5).", valueName: "seconds"))
+    var readTimeout: Double?
+
+    func validate() throws {
+        try NodeCountOption.validate(readAt, flag: "-r", timeout: readTimeout, timeoutFlag: "--read-timeout")
+    }
+
+    var level: ReadLevel? {
+        readAt.map { ReadLevel(nodes: $0, timeoutSeconds: readTimeout) }
+    }
+}
+
+/// The grammar `-w` and `-r` share: a number of nodes from 1, quorum or all, and a timeout that
+/// goes with it, above 0 and at most 300 seconds.
+enum NodeCountOption {
+    static func validate(_ nodes: String?, flag: String, timeout: Double?, timeoutFlag: String) throws {
+        if let nodes, nodes != "quorum", nodes != "all", (Int(nodes) ?? 0) < 1 {
+            throw ValidationError("\(flag) '\(nodes)' is not a number of nodes from 1, quorum or all")
+        }
+        if let timeout {
+            guard nodes != nil else { throw ValidationError("\(timeoutFlag) goes with \(flag)") }
+            guard timeout > 0, timeout <= 300 else { throw ValidationError("\(timeoutFlag) must be above 0 and at most 300 seconds") }
+        }
     }
 }

@@ -13,17 +13,19 @@ struct Get: AsyncParsableCommand {
               kv get greeting
               kv get photo > photo.jpg
               kv get greeting || echo "no greeting"
+              kv get -r quorum greeting
             """
     )
 
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var consistency: ReadLevelOptions
 
     @Argument(help: "The key to read.")
     var key: String
 
     func run() async throws {
         let stored = try await global.withClient { client in
-            try await client.get(key)
+            try await client.get(key, level: consistency.level)
         }
         guard let stored else { throw Failure.keyNotFound(key) }
         Terminal.write(stored.value)

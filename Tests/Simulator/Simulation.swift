@@ -604,5 +604,7 @@ struct UnreachableTransport: PeerTransport {
     }
     func digest(epoch: String) async throws(PeerFailure) -> DigestReply { throw PeerFailure("no transport") }
     func bucket(_ bucket: Int, epoch: String) async throws(PeerFailure) -> FeedBatch { throw PeerFailure("no transport") }
+    func copy(of key: String) async throws(PeerFailure) -> Record? { throw PeerFailure("no transport") }
+    func repair(_ records: [Record]) async throws(PeerFailure) -> RepairReply { throw PeerFailure("no transport") }
     func close() async {}
 }
