@@ -1,6 +1,7 @@
 public import KVCore
 import KVStore
 import Logging
+import Synchronization
 
 /// The answer of a read at several nodes (`GET /kv/{key}?r=`, docs/consistency.md).
 public struct SeveralNodeRead: Sendable {
@@ -28,15 +29,17 @@ public struct ReadShortfall: Error, Sendable, CustomStringConvertible {
 }
 
 extension Replicator {
-    /// Reads `key` at `nodes` nodes, this one included: asks every peer for its copy, answers
-    /// from the first `nodes − 1` that answer and this node's own, with the newest version. Each
+    /// How long a read at several nodes waits for the peers it asked before asking the rest.
+    static let hedgeDelay: Duration = .milliseconds(100)
+
+    /// Reads `key` at `nodes` nodes, this one included: asks `nodes − 1` peers for their
+    /// copies (reachable ones first, in random order to spread the load) and answers with the
+    /// newest version among those and this node's own. A peer that fails is replaced by the next
+    /// one not yet asked; if no answer has come after `hedgeDelay`, every peer not yet asked is
+    /// asked too, so a silently partitioned peer costs a read that delay, not its timeout. Each
     /// node found holding an older copy, this one included, is sent the newest (read repair),
-    /// also when its answer arrives after the reply; `repaired` is called once per copy repaired.
-    /// Throws `ReadShortfall` when too few answer within `timeout`.
-    ///
-    /// Asking every peer rather than exactly `nodes − 1` costs a request per extra peer and buys
-    /// the answer of the fastest ones: one slow or partitioned peer delays nothing while enough
-    /// others answer (Riak and Cassandra ask the same way).
+    /// also when its answer arrives after the reply; `repaired` is called once per copy
+    /// repaired. Throws `ReadShortfall` when too few answer within `timeout`.
     public func read(
         key: String, atNodes nodes: Int, timeout: Duration, repaired: @escaping @Sendable (NodeID) -> Void
     ) async throws -> SeveralNodeRead {
@@ -44,27 +47,38 @@ extension Replicator {
         guard nodes > 1 else {
             return SeveralNodeRead(resolution: ReadResolution([local], at: ExpiryClock.nowMilliseconds()), answeredBy: [local.node])
         }
-        let peers = Array(transports)
+        let reachable = Set(core.withLock { core in
+            configuration.peers.map(\.id).filter { core?.session($0)?.health.reachable ?? false }
+        })
+        let order = Array(transports).shuffled().sorted { reachable.contains($0.key) && !reachable.contains($1.key) }
         let (events, sink) = AsyncStream.makeStream(of: ReadEvent.self)
-        for (peer, transport) in peers {
-            Task {
-                do {
-                    sink.yield(.answer(ReadResolution.Copy(node: peer, record: try await transport.copy(of: key))))
-                } catch {
-                    sink.yield(.failed(peer, "\(error)"))
-                }
-            }
-        }
-        let deadline = Task {
-            try? await Task.sleep(for: timeout)
+        let timers = Task {
+            let hedge = min(Self.hedgeDelay, timeout)
+            try? await Task.sleep(for: hedge)
+            sink.yield(.hedge)
+            try? await Task.sleep(for: timeout - hedge)
             sink.yield(.deadline)
         }
-        if peers.isEmpty { sink.finish() }
         return try await withCheckedThrowingContinuation { reply in
             Task {
-                var gathered = ReadGathering(local: local, needed: nodes, peers: peers.count)
+                var unasked = order[...]
+                var gathered = ReadGathering(local: local, needed: nodes)
                 var replied = false
                 var resolution: ReadResolution?
+                func ask(_ count: Int) {
+                    for (peer, transport) in unasked.prefix(count) {
+                        gathered.asked += 1
+                        Task {
+                            do {
+                                sink.yield(.answer(ReadResolution.Copy(node: peer, record: try await transport.copy(of: key))))
+                            } catch {
+                                sink.yield(.failed(peer, "\(error)"))
+                            }
+                        }
+                    }
+                    unasked = unasked.dropFirst(count)
+                    gathered.everyPeerAsked = unasked.isEmpty
+                }
                 func answer(_ decided: Result<ReadResolution, ReadShortfall>) {
                     replied = true
                     switch decided {
@@ -76,19 +90,26 @@ extension Replicator {
                         reply.resume(throwing: shortfall)
                     }
                 }
+                ask(nodes - 1)
+                if gathered.heardFromEveryPeer { sink.finish() }
                 for await event in events {
                     gathered.take(event)
+                    switch event {
+                    case .failed where !replied: ask(1)
+                    case .hedge where !replied: ask(unasked.count)
+                    default: break
+                    }
                     if !replied, let decided = gathered.decision(at: ExpiryClock.nowMilliseconds()) {
                         answer(decided)
                     } else if let resolution, case .answer(let late) = event {
                         repair(late, after: resolution)
                     }
-                    if gathered.heardFromEveryPeer { break }
+                    if gathered.heardFromEveryPeer || (replied && gathered.heardFromEveryAsked) { break }
                 }
                 if !replied, let decided = gathered.decision(at: ExpiryClock.nowMilliseconds(), final: true) {
                     answer(decided)
                 }
-                deadline.cancel()
+                timers.cancel()
                 sink.finish()
             }
         }
@@ -115,10 +136,12 @@ extension Replicator {
     }
 }
 
-/// What the read's collector hears: a peer's copy, a peer's failure, or the deadline.
+/// What the read's collector hears: a peer's copy, a peer's failure, the time to ask the
+/// remaining peers, or the deadline.
 enum ReadEvent: Sendable {
     case answer(ReadResolution.Copy)
     case failed(NodeID, String)
+    case hedge
     case deadline
 }
 
@@ -127,17 +150,21 @@ struct ReadGathering {
     private(set) var answered: [ReadResolution.Copy]
     private(set) var failures: [String] = []
     let needed: Int
-    let peers: Int
+    /// Peers asked so far.
+    var asked = 0
+    /// No peer is left to ask.
+    var everyPeerAsked = false
     private var heard = 0
     private var pastDeadline = false
 
-    init(local: ReadResolution.Copy, needed: Int, peers: Int) {
+    init(local: ReadResolution.Copy, needed: Int) {
         answered = [local]
         self.needed = needed
-        self.peers = peers
     }
 
-    var heardFromEveryPeer: Bool { heard >= peers }
+    var heardFromEveryAsked: Bool { heard >= asked }
+    /// Nothing more can come: every peer was asked and has answered or failed.
+    var heardFromEveryPeer: Bool { everyPeerAsked && heardFromEveryAsked }
 
     mutating func take(_ event: ReadEvent) {
         switch event {
@@ -149,6 +176,8 @@ struct ReadGathering {
             failures.append("\(peer): \(cause)")
         case .deadline:
             pastDeadline = true
+        case .hedge:
+            break
         }
     }
 

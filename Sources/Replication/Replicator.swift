@@ -17,7 +17,7 @@ public final class Replicator: ReplicationGate, Sendable {
     let logger: Logger
     private let effects: ReplicationEffects
     let transports: [NodeID: any PeerTransport]
-    private let core = Mutex<ReplicationCore?>(nil)
+    let core = Mutex<ReplicationCore?>(nil)
     private let origin = ContinuousClock.now
     private let originDate = Date()
     private let jobs = AsyncStream.makeStream(of: Job.self)

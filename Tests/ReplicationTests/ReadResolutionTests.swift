@@ -77,7 +77,9 @@ struct ReadResolutionTests {
         let a = Self.nodes[0]
         let b = Self.nodes[1]
         let value = Record(key: "k", value: [1], version: Version(lamport: 1, origin: a))
-        var gathering = ReadGathering(local: .init(node: a, record: value), needed: 2, peers: 2)
+        var gathering = ReadGathering(local: .init(node: a, record: value), needed: 2)
+        gathering.asked = 2
+        gathering.everyPeerAsked = true
         #expect(gathering.decision(at: Self.now) == nil)
         gathering.take(.failed(b, "connection refused"))
         #expect(gathering.decision(at: Self.now) == nil, "one peer is still to answer")
@@ -88,7 +90,8 @@ struct ReadResolutionTests {
         }
         #expect(shortfall.answeredBy == [a] && shortfall.timedOut)
         #expect(shortfall.description.contains("B: connection refused"))
-        var enough = ReadGathering(local: .init(node: a, record: nil), needed: 2, peers: 2)
+        var enough = ReadGathering(local: .init(node: a, record: nil), needed: 2)
+        enough.asked = 1
         enough.take(.answer(.init(node: b, record: value)))
         guard case .success(let resolution)? = enough.decision(at: Self.now) else {
             Issue.record("no answer with two copies")
