@@ -215,9 +215,7 @@ public struct WriteAcknowledgement: Sendable, Equatable {
         self.timeoutSeconds = timeoutSeconds
     }
 
-    var queryItems: [String] {
-        ["w=\(nodes)"] + (timeoutSeconds.map { ["timeout=\($0)"] } ?? [])
-    }
+    var queryItems: [String] { nodeCountQuery("w", nodes: nodes, timeoutSeconds: timeoutSeconds) }
 }
 
 /// How many nodes a read asks, and how long to wait for them (`?r=` and `?timeout=` of
@@ -233,7 +231,10 @@ public struct ReadLevel: Sendable, Equatable {
         self.timeoutSeconds = timeoutSeconds
     }
 
-    var queryItems: [String] {
-        ["r=\(nodes)"] + (timeoutSeconds.map { ["timeout=\($0)"] } ?? [])
-    }
+    var queryItems: [String] { nodeCountQuery("r", nodes: nodes, timeoutSeconds: timeoutSeconds) }
+}
+
+/// `w=…` or `r=…`, and `timeout=…` when given: the query both levels share.
+private func nodeCountQuery(_ name: String, nodes: String, timeoutSeconds: Double?) -> [String] {
+    ["\(name)=\(nodes)"] + (timeoutSeconds.map { ["timeout=\($0)"] } ?? [])
 }
