@@ -96,11 +96,12 @@ public final class ConvergeNode: Sendable {
         } else {
             respBound.resolve(.success(""))
         }
-        let group = ServiceGroup(
-            configuration: .init(
-                services: services,
-                gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
-                logger: Self.quietLogger(logger)))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services,
+            gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+            logger: Self.quietLogger(logger))
+        groupConfiguration.maximumGracefulShutdownDuration = Self.maximumGracefulStop
+        let group = ServiceGroup(configuration: groupConfiguration)
         let task = Task {
             do {
                 try await group.run()
@@ -134,6 +135,10 @@ public final class ConvergeNode: Sendable {
             url: url, respPort: respPort, store: store, configuration: configuration, serviceGroup: group,
             runTask: task, logger: logger)
     }
+
+    /// How long a graceful stop may wait for open requests to finish before they are cancelled
+    /// and their connections closed; the store is closed after either way.
+    static let maximumGracefulStop: Duration = .seconds(10)
 
     /// Shuts the node down gracefully and waits until the database is closed.
     public func stop() async {

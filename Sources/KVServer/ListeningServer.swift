@@ -59,7 +59,14 @@ final class ListeningServer: Service, Sendable {
             return Array(state.open.values)
         }
         for channel in open { quiesce(channel) }
-        for channel in open { try? await channel.closeFuture.get() }
+        // A connection that does not finish its request is closed when the service group gives
+        // up on the graceful stop (ConvergeNode.maximumGracefulStop) and cancels: a node asked
+        // to stop always stops.
+        await withTaskCancellationHandler {
+            for channel in open { try? await channel.closeFuture.get() }
+        } onCancel: {
+            for channel in open { channel.close(promise: nil) }
+        }
     }
 
     private func bind(maxConnections: Int) async throws -> any Channel {

@@ -52,7 +52,9 @@ public final class NodeProcess: @unchecked Sendable {
     public func kill() {
         guard let process, process.isRunning else { return }
         Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        if !waitForExit(process, within: .seconds(30)) {
+            FileHandle.standardError.write(Data("kvnode \(process.processIdentifier) still running 30 s after SIGKILL\n".utf8))
+        }
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -60,7 +62,15 @@ public final class NodeProcess: @unchecked Sendable {
     public func stop() -> Int32 {
         guard let process else { return 0 }
         if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        guard waitForExit(process, within: .seconds(30)) else {
+            // A node that does not stop is a failure of the test that stopped it (-1), not a hang
+            // of the whole run: it is killed and its log's end printed.
+            FileHandle.standardError.write(
+                Data("kvnode \(arguments.joined(separator: " ")) did not stop within 30 s of SIGTERM; killed. Log ends:\n\(log().suffix(2000))\n".utf8))
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            _ = waitForExit(process, within: .seconds(30))
+            return -1
+        }
         return process.terminationStatus
     }
 

@@ -57,10 +57,25 @@ public func runCommand(
     async let out = readToEnd(outPipe.fileHandleForReading)
     async let err = readToEnd(errPipe.fileHandleForReading)
     let (outData, errData) = await (out, err)
-    process.waitUntilExit()
+    guard waitForExit(process, within: .seconds(60)) else {
+        kill(process.processIdentifier, SIGKILL)
+        _ = waitForExit(process, within: .seconds(10))
+        return CommandResult(status: -1, stdout: outData, stderr: "still running 60 s after closing its output; killed")
+    }
     return CommandResult(
         status: process.terminationStatus, stdout: outData,
         stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Waits until `process` has ended, for at most `limit`; false if it is still running then.
+/// Foundation's `waitUntilExit` has no deadline, and a test must never wait without one.
+func waitForExit(_ process: Process, within limit: Duration) -> Bool {
+    let deadline = ContinuousClock.now.advanced(by: limit)
+    while process.isRunning {
+        if ContinuousClock.now >= deadline { return false }
+        usleep(5_000)
+    }
+    return true
 }
 
 /// Reads `handle` to its end off the cooperative pool (`offThePool`), so a test that runs a
