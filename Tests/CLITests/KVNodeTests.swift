@@ -49,7 +49,10 @@ struct KVNodeTests {
             // chattr +i makes the directory unwritable even for root, who ignores permission bits.
             let lock = try await runCommand(URL(fileURLWithPath: "/usr/bin/chattr"), ["+i", locked.path])
             try #require(lock.status == 0, "chattr +i failed: \(lock.stderr)")
-            defer { _ = try? Process.run(URL(fileURLWithPath: "/usr/bin/chattr"), arguments: ["-i", locked.path]).waitUntilExit() }
+            defer {
+                let unlock = try? ChildProcess.spawn("/usr/bin/chattr", ["-i", locked.path], stdout: .null, stderr: .null)
+                _ = unlock?.waitForExit(within: .seconds(10))
+            }
             let result = try await kvnode(["--id", "A", "--db", locked.appendingPathComponent("A.db").path, "--port", "0"])
             expectOneLine(result, status: 1, containing: "cannot")
             #expect(!FileManager.default.fileExists(atPath: locked.appendingPathComponent("A.db").path))

@@ -13,7 +13,7 @@ public final class NodeProcess: @unchecked Sendable {
     /// Variables added to the test process's environment for the node (fault-injection hooks).
     public var environment: [String: String]
     public private(set) var url: String = ""
-    private var process: Process?
+    private var process: ChildProcess?
 
     private init(arguments: [String], logFile: URL, environment: [String: String]) {
         self.arguments = arguments
@@ -46,14 +46,14 @@ public final class NodeProcess: @unchecked Sendable {
     }
 
     public var isRunning: Bool { process?.isRunning ?? false }
-    public var pid: Int32 { process?.processIdentifier ?? 0 }
+    public var pid: Int32 { process?.pid ?? 0 }
 
     /// Sends SIGKILL and waits for the process to be gone.
     public func kill() {
         guard let process, process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        if !waitForExit(process, within: .seconds(30)) {
-            FileHandle.standardError.write(Data("kvnode \(process.processIdentifier) still running 30 s after SIGKILL\n".utf8))
+        process.send(SIGKILL)
+        if !process.waitForExit(within: .seconds(30)) {
+            FileHandle.standardError.write(Data("kvnode \(process.pid) still running 30 s after SIGKILL\n".utf8))
         }
     }
 
@@ -61,17 +61,17 @@ public final class NodeProcess: @unchecked Sendable {
     @discardableResult
     public func stop() -> Int32 {
         guard let process else { return 0 }
-        if process.isRunning { process.terminate() }
-        guard waitForExit(process, within: .seconds(30)) else {
+        process.send(SIGTERM)
+        guard process.waitForExit(within: .seconds(30)), let status = process.terminationStatus else {
             // A node that does not stop is a failure of the test that stopped it (-1), not a hang
             // of the whole run: it is killed and its log's end printed.
             FileHandle.standardError.write(
                 Data("kvnode \(arguments.joined(separator: " ")) did not stop within 30 s of SIGTERM; killed. Log ends:\n\(log().suffix(2000))\n".utf8))
-            Foundation.kill(process.processIdentifier, SIGKILL)
-            _ = waitForExit(process, within: .seconds(30))
+            process.send(SIGKILL)
+            _ = process.waitForExit(within: .seconds(30))
             return -1
         }
-        return process.terminationStatus
+        return status
     }
 
     /// The RESP port the node logged (`serving RESP on HOST:PORT`) at its last start; nil if it
@@ -94,21 +94,14 @@ public final class NodeProcess: @unchecked Sendable {
         if !FileManager.default.fileExists(atPath: logFile.path) {
             _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         }
-        let handle = try FileHandle(forWritingTo: logFile)
-        try handle.seekToEnd()
-        let startOffset = handle.offsetInFile
-        let process = Process()
-        process.executableURL = Products.executable("kvnode")
-        process.arguments = arguments
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
-        try process.run()
-        try handle.close()
-        self.process = process
+        let log = open(logFile.path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard log >= 0 else { throw SpawnFailed(executable: "kvnode", reason: "cannot open \(logFile.path)") }
+        defer { close(log) }
+        let startOffset = UInt64(max(0, lseek(log, 0, SEEK_END)))
+        self.process = try ChildProcess.spawn(
+            Products.executable("kvnode").path, arguments,
+            environment: environment.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(environment) { $1 },
+            stdout: .descriptor(log), stderr: .descriptor(log))
         return startOffset
     }
 
@@ -133,15 +126,13 @@ public final class NodeProcess: @unchecked Sendable {
             return "not listening yet"
         }
         if exited, found == nil {
-            throw NodeExited(status: process.terminationStatus, log: String(log().suffix(1000)))
+            throw NodeExited(status: process.terminationStatus ?? -1, log: String(log().suffix(1000)))
         }
         url = found ?? ""
     }
 
     deinit {
-        if let process, process.isRunning {
-            Foundation.kill(process.processIdentifier, SIGKILL)
-        }
+        process?.send(SIGKILL)
     }
 }
 

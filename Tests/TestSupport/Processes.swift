@@ -31,55 +31,45 @@ public func runCommand(
     environment: [String: String]? = nil,
     timeout: Duration? = nil
 ) async throws -> CommandResult {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    if let environment {
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let input = try PipeEnds(), output = try PipeEnds(), errors = try PipeEnds()
+    let child: ChildProcess
+    do {
+        child = try ChildProcess.spawn(
+            executable.path, arguments,
+            environment: environment.map { ProcessInfo.processInfo.environment.merging($0) { $1 } },
+            stdin: .descriptor(input.read), stdout: .descriptor(output.write), stderr: .descriptor(errors.write))
+    } catch {
+        [input.read, input.write, output.read, output.write, errors.read, errors.write].forEach { close($0) }
+        throw error
     }
-    let outPipe = Pipe()
-    let errPipe = Pipe()
-    let inPipe = Pipe()
-    process.standardOutput = outPipe
-    process.standardError = errPipe
-    process.standardInput = inPipe
-    try process.run()
+    close(input.read)
+    close(output.write)
+    close(errors.write)
     let watchdog = timeout.map { limit in
         Task.detached {
             try await Task.sleep(for: limit)
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            child.send(SIGKILL)
         }
     }
     defer { watchdog?.cancel() }
-    if let stdin { inPipe.fileHandleForWriting.write(stdin) }
-    try inPipe.fileHandleForWriting.close()
+    if let stdin { writeAll(input.write, stdin) }
+    close(input.write)
     // Read both pipes to the end before waiting, so a chatty child cannot block on a full pipe.
-    async let out = readToEnd(outPipe.fileHandleForReading)
-    async let err = readToEnd(errPipe.fileHandleForReading)
+    async let out = readToEnd(output.read)
+    async let err = readToEnd(errors.read)
     let (outData, errData) = await (out, err)
-    guard waitForExit(process, within: .seconds(60)) else {
-        kill(process.processIdentifier, SIGKILL)
-        _ = waitForExit(process, within: .seconds(10))
+    guard child.waitForExit(within: .seconds(60)), let status = child.terminationStatus else {
+        child.send(SIGKILL)
+        _ = child.waitForExit(within: .seconds(10))
         return CommandResult(status: -1, stdout: outData, stderr: "still running 60 s after closing its output; killed")
     }
-    return CommandResult(
-        status: process.terminationStatus, stdout: outData,
-        stderr: String(decoding: errData, as: UTF8.self))
+    return CommandResult(status: status, stdout: outData, stderr: String(decoding: errData, as: UTF8.self))
 }
 
-/// Waits until `process` has ended, for at most `limit`; false if it is still running then.
-/// Foundation's `waitUntilExit` has no deadline, and a test must never wait without one.
-func waitForExit(_ process: Process, within limit: Duration) -> Bool {
-    let deadline = ContinuousClock.now.advanced(by: limit)
-    while process.isRunning {
-        if ContinuousClock.now >= deadline { return false }
-        usleep(5_000)
-    }
-    return true
-}
-
-/// Reads `handle` to its end off the cooperative pool (`offThePool`), so a test that runs a
-/// command while it does other work (a `kv watch` beside the writes it waits for) does not hang.
-private func readToEnd(_ handle: FileHandle) async -> Data {
-    (try? await offThePool { handle.readDataToEndOfFile() }) ?? Data()
+/// Reads `fd` to its end off the cooperative pool (`offThePool`), then closes it, so a test that
+/// runs a command while it does other work (a `kv watch` beside the writes it waits for) does not hang.
+private func readToEnd(_ fd: Int32) async -> Data {
+    let data = (try? await offThePool { readAll(fd) }) ?? Data()
+    close(fd)
+    return data
 }
