@@ -112,6 +112,18 @@ public final class KVClient: Sendable {
         try await decode(NodeStatus.self, from: statusJSON(), request: "GET /status")
     }
 
+    /// `GET /members`: every member with its state as the node sees it.
+    public func members() async throws(KVClientError) -> MembersReply {
+        let body = try successful(await send("GET", "/members"))
+        return try decode(MembersReply.self, from: body, request: "GET /members")
+    }
+
+    /// `DELETE /members/{id}`: marks the member removed everywhere; the members after.
+    public func removeMember(_ id: String) async throws(KVClientError) -> MembersReply {
+        let body = try successful(await send("DELETE", "/members/\(KeyPath.encode(id))"))
+        return try decode(MembersReply.self, from: body, request: "DELETE /members/\(id)")
+    }
+
     /// The body of `GET /status` exactly as the node sent it.
     public func statusJSON() async throws(KVClientError) -> [UInt8] {
         try successful(await send("GET", "/status"))

@@ -22,6 +22,22 @@ public enum KeyRules {
         }
         return key
     }
+
+    /// `validate`, for the store: also admits the reserved member keys (`MemberRow`), which
+    /// the node itself and its peers write but a client never can.
+    public static func validateStored(_ key: String) throws(KeyError) {
+        if MemberRow.id(ofKey: key) != nil { return }
+        try validate(key)
+    }
+
+    /// `validate(utf8:)`, admitting the reserved member keys as `validateStored` does.
+    @discardableResult
+    public static func validateStored(utf8 bytes: [UInt8]) throws(KeyError) -> String {
+        if bytes.first == 0x01, let key = String(validating: bytes, as: UTF8.self), MemberRow.id(ofKey: key) != nil {
+            return key
+        }
+        return try validate(utf8: bytes)
+    }
 }
 
 /// Why a key was refused.

@@ -150,12 +150,16 @@ public struct NodeStatus: Codable, Hashable, Sendable {
     /// Progress of the catch-up while `catching_up` is true; null otherwise.
     public let catchUp: CatchUpProgress?
     public let peers: [PeerStatus]
+    /// Every member with its state as this node sees it (`GET /members`); null from a node
+    /// older than membership.
+    public let members: [MemberInfo]?
 
     public init(
         id: String, epoch: String, lamport: Int64, seq: Int64, keys: Int64, catchingUp: Bool,
         clientWrites: Int64 = 0, rowsSentPerWrite: Double? = nil, catchUp: CatchUpProgress? = nil,
-        peers: [PeerStatus]
+        peers: [PeerStatus], members: [MemberInfo]? = nil
     ) {
+        self.members = members
         self.id = id
         self.epoch = epoch
         self.lamport = lamport
@@ -169,7 +173,7 @@ public struct NodeStatus: Codable, Hashable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, epoch, lamport, seq, keys, peers
+        case id, epoch, lamport, seq, keys, peers, members
         case catchingUp = "catching_up"
         case clientWrites = "client_writes"
         case rowsSentPerWrite = "rows_sent_per_write"
@@ -188,6 +192,7 @@ public struct NodeStatus: Codable, Hashable, Sendable {
         try container.encode(rowsSentPerWrite, forKey: .rowsSentPerWrite)
         try container.encode(catchUp, forKey: .catchUp)
         try container.encode(peers, forKey: .peers)
+        try container.encode(members, forKey: .members)
     }
 }
 

@@ -76,6 +76,7 @@ struct APIError: Error, Sendable {
             switch error {
             case .unauthorized: return APIError(status: .unauthorized, code: "unauthorized", detail: error.description)
             case .unknownSender: return APIError(status: .forbidden, code: "unknown_sender", detail: error.description)
+            case .removedMember: return APIError(status: .forbidden, code: "removed_member", detail: error.description)
             case .malformed: return APIError(status: .badRequest, code: "malformed_batch", detail: error.description)
             case .notGreeted: return APIError(status: .conflict, code: "hello_first", detail: error.description)
             case .gap: return APIError(status: .conflict, code: "feed_gap", detail: error.description)

@@ -52,19 +52,18 @@ public final class ConvergeNode: Sendable {
         }
         let metrics = NodeMetrics()
         let nodeID = configuration.id
-        let replicator: Replicator
-        do {
-            replicator = try Replicator(store: store, configuration: configuration.replicationConfiguration, logger: logger)
-        } catch {
-            await store.close()
-            throw error
-        }
+        let membership = Membership(identity: nodeID, seeds: configuration.peers)
+        let replicator = Replicator(
+            store: store, configuration: configuration.replicationConfiguration, membership: membership, logger: logger)
+        let membersReady = BoundAddress()
         let shutdown = ShutdownSignal()
         var responder = KVResponder(
             store: store, nodeID: nodeID, maxValueBytes: configuration.maxValueBytes,
             clientToken: configuration.clientToken, metrics: metrics, logger: logger,
             statusReporter: { try await Self.status(of: store, replicator: replicator, metrics: metrics) },
-            peers: PeerEndpoint(store: store, configuration: configuration.replicationConfiguration, gate: replicator), replicator: replicator,
+            peers: PeerEndpoint(
+                store: store, configuration: configuration.replicationConfiguration, gate: replicator, membership: membership),
+            replicator: replicator,
             databasePath: configuration.databasePath, shutdown: shutdown)
         responder.peersNeedCertificates = configuration.tls?.caFile != nil
 
@@ -77,7 +76,7 @@ public final class ConvergeNode: Sendable {
             responder: responder,
             onListening: { port in bound.resolve(.success("\(scheme)://\(configuration.host):\(port)")) })
         var services: [any Service] = [
-            ReplicationService(replicator: replicator), server, ShutdownSignalService(signal: shutdown),
+            ReplicationService(replicator: replicator, membersReady: membersReady), server, ShutdownSignalService(signal: shutdown),
             ExpirySweeper(store: store, interval: configuration.expirySweepInterval, logger: logger),
         ]
         let respBound = BoundAddress()
@@ -128,12 +127,56 @@ public final class ConvergeNode: Sendable {
             throw error
         }
         logger.info("node \(nodeID) listening on \(url) (database \(configuration.databasePath), sync \(configuration.sync.rawValue))")
+        do {
+            try await Self.settleMembership(
+                membership, store: store, url: configuration.advertiseURL ?? url, configuration: configuration, logger: logger)
+            membersReady.resolve(.success(""))
+        } catch {
+            membersReady.resolve(.failure(error))
+            await group.triggerGracefulShutdown()
+            _ = try? await task.value
+            await store.close()
+            throw error
+        }
         if let respPort {
             logger.info("node \(nodeID) serving RESP on \(configuration.host):\(respPort) (redis-cli -h \(configuration.host) -p \(respPort)\(configuration.tls == nil ? "" : " --tls"))")
         }
         return ConvergeNode(
             url: url, respPort: respPort, store: store, configuration: configuration, serviceGroup: group,
             runTask: task, logger: logger)
+    }
+
+    /// Learns this node's own address and epoch, joins through `--join` when given, and updates
+    /// this node's member row when it finds itself there at another address.
+    private static func settleMembership(
+        _ membership: Membership, store: KVStore, url: String, configuration: NodeConfiguration, logger: Logger
+    ) async throws {
+        let epoch = try await store.feedPosition().epoch
+        membership.setOwn(url: url, epoch: epoch)
+        try await membership.refresh(from: store)
+        if !configuration.joinURLs.isEmpty {
+            let request = JoinRequest(id: configuration.id.rawValue, url: url, epoch: epoch)
+            let reply: MembersReply
+            do {
+                reply = try await MemberJoin.join(
+                    request, urls: configuration.joinURLs, configuration: configuration.replicationConfiguration,
+                    deadline: configuration.joinTimeout, log: { logger.warning("\($0)") })
+            } catch let failure as MemberJoin.Failure {
+                throw NodeStartError.cannotJoin(failure.description)
+            }
+            let peers = reply.members.compactMap { member -> PeerConfig? in
+                guard member.state == "active", let id = try? NodeID(member.id), id != configuration.id else { return nil }
+                return PeerConfig(id: id, url: member.url)
+            }
+            membership.learn(peers)
+            logger.notice("joined the cluster through \(reply.node): members \(reply.members.map { "\($0.id) (\($0.state))" }.joined(separator: ", "))")
+        } else if let own = membership.rows.first(where: { $0.id == configuration.id }), own.state == .active, own.url != url {
+            try await store.write(Member(id: configuration.id, url: url, state: .active, epoch: epoch))
+            logger.notice("this node's address changed from \(own.url) to \(url); its member row says so now")
+        }
+        if membership.selfRemoved {
+            logger.error("this node's file was removed from the cluster (kv members remove); it will not replicate. To join again, start it with a fresh --db and --join")
+        }
     }
 
     /// How long a graceful stop may wait for open requests to finish before they are cancelled
@@ -177,7 +220,7 @@ public final class ConvergeNode: Sendable {
             catchUp: replicator.catchUpProgress.map {
                 CatchUpProgress(rowsDone: $0.rowsDone, rowsToGo: $0.rowsToGo, rowsPerSecond: $0.rowsPerSecond)
             },
-            peers: peers)
+            peers: peers, members: try await replicator.membersReply().members)
     }
 
     /// ServiceLifecycle logs each lifecycle step at info; the node
@@ -193,9 +236,12 @@ public final class ConvergeNode: Sendable {
 public enum NodeStartError: Error, CustomStringConvertible {
     case cannotServe(host: String, port: Int, flag: String, reason: String)
     case stoppedBeforeListening
+    case cannotJoin(String)
 
     public var description: String {
         switch self {
+        case .cannotJoin(let reason):
+            return "cannot join the cluster: \(reason)"
         case .cannotServe(let host, let port, let flag, let reason):
             return "cannot listen on \(host):\(port): \(reason); is another process using the port? (choose another with \(flag))"
         case .stoppedBeforeListening:
@@ -233,9 +279,12 @@ private final class BoundAddress: Sendable {
 /// Runs replication inside the node's service group; stops it on graceful shutdown.
 struct ReplicationService: Service {
     let replicator: Replicator
+    /// Resolved once the node knows its members (after `--join`); replication waits for it.
+    fileprivate let membersReady: BoundAddress
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
+            guard (try? await membersReady.value()) != nil else { return }
             await replicator.run()
         }
     }

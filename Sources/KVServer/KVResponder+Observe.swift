@@ -92,7 +92,7 @@ extension KVResponder {
             let page = try await store.feed(after: position, maxRows: 1_000, maxBytes: 1 << 20)
             var text = ""
             let now = ExpiryClock.nowMilliseconds()
-            for row in page.rows where row.record.key.hasPrefix(prefix) {
+            for row in page.rows where row.record.key.hasPrefix(prefix) && MemberRow.id(ofKey: row.record.key) == nil {
                 let record = row.record
                 // A row already expired is shown as what readers see: deleted.
                 let value = record.value(at: now)

@@ -100,7 +100,7 @@ struct KVResponder: Sendable {
             let level: ReadLevel
             do {
                 key = try decodeKey(encoded)
-                level = try ReadLevel(request.query, members: replicator.configuration.peers.count + 1)
+                level = try ReadLevel(request.query, members: replicator.membership.activeCount)
             } catch {
                 return done(failure(error, method: method, route: route))
             }
@@ -121,7 +121,7 @@ struct KVResponder: Sendable {
             do {
                 key = try decodeKey(encoded)
                 expiresAt = method == .PUT ? try Self.expiry(request.query) : nil
-                acknowledgement = try WriteAcknowledgement(request.query, members: replicator.configuration.peers.count + 1)
+                acknowledgement = try WriteAcknowledgement(request.query, members: replicator.membership.activeCount)
             } catch {
                 return done(failure(error, method: method, route: route))
             }
@@ -199,6 +199,13 @@ struct KVResponder: Sendable {
             return try await watch(request.query)
         case (.hello, .POST), (.push, .POST), (.feed, .GET), (.bucket, .GET), (.peerKey, .GET), (.repair, .POST):
             return try await servePeer(route, request: request)
+        case (.join, .POST):
+            try peers.authenticateJoin(authorization: request.headers.first(name: "authorization"))
+            return try json(await peers.join(body: Array(buffer: request.body)))
+        case (.members, .GET):
+            return try json(await replicator.membersReply())
+        case (.member(let encoded), .DELETE):
+            return try json(await removeMember(encoded))
         case (.unknown, _):
             throw APIError.noSuchRoute(String(request.path))
         default:
@@ -260,6 +267,23 @@ struct KVResponder: Sendable {
             response.headers.add(name: PeerProtocol.coveredHeader, value: PeerProtocol.coverageText(feed.coverage))
             return response
         }
+    }
+
+    /// `DELETE /members/{id}`: marks the member removed everywhere (docs/operations.md).
+    private func removeMember(_ encoded: Substring) async throws -> MembersReply {
+        let text = String(decoding: (try? KeyPath.decode(encoded)) ?? Array(encoded.utf8), as: UTF8.self)
+        let id: NodeID
+        do {
+            id = try NodeID(text)
+        } catch {
+            throw APIError(status: .badRequest, code: "invalid_member", detail: "\(error)")
+        }
+        guard try await replicator.removeMember(id) else {
+            throw APIError(
+                status: .notFound, code: "no_such_member",
+                detail: "\(id) is not a member known to node \(nodeID); kv members lists them")
+        }
+        return try await replicator.membersReply()
     }
 
     /// Largest push body accepted: a full batch of keys and values plus the framing.
@@ -426,12 +450,19 @@ enum Route: Equatable {
     case bucket
     case peerKey
     case repair
+    case join
+    case members
+    case member(Substring)
     case unknown
 
     init(path: Substring) {
         // On the UTF-8 view: it is the hot path, and `Character` walking is not free.
         if path.utf8.starts(with: "/kv/".utf8) {
             self = .key(path[path.utf8.index(path.startIndex, offsetBy: 4)...])
+            return
+        }
+        if path.utf8.starts(with: "/members/".utf8) {
+            self = .member(path[path.utf8.index(path.startIndex, offsetBy: 9)...])
             return
         }
         switch String(path) {
@@ -447,6 +478,8 @@ enum Route: Equatable {
         case PeerProtocol.bucketPath: self = .bucket
         case PeerProtocol.keyPath: self = .peerKey
         case PeerProtocol.repairPath: self = .repair
+        case PeerProtocol.joinPath: self = .join
+        case "/members": self = .members
         default: self = .unknown
         }
     }
@@ -467,6 +500,9 @@ enum Route: Equatable {
         case .bucket: return PeerProtocol.bucketPath
         case .peerKey: return PeerProtocol.keyPath
         case .repair: return PeerProtocol.repairPath
+        case .join: return PeerProtocol.joinPath
+        case .members: return "/members"
+        case .member: return "/members/{id}"
         case .unknown: return "unknown"
         }
     }
@@ -479,7 +515,7 @@ enum Route: Equatable {
     /// The routes of the public API and the methods each serves: what `docs/openapi.yaml`
     /// must describe, no more and no less (`OpenAPIRouteTests` compares them). A new public
     /// route goes here and into that file.
-    static let publicRoutes: [Route] = [.key(""), .list, .status, .health, .metrics, .digest, .watch]
+    static let publicRoutes: [Route] = [.key(""), .list, .status, .health, .metrics, .digest, .watch, .members, .member("")]
 
     /// `publicRoutes` as path pattern → method names, the form `docs/openapi.yaml` has.
     static var publicOperations: [String: Set<String>] {
@@ -489,16 +525,17 @@ enum Route: Equatable {
     /// The routes of the peer protocol under `/internal/`, guarded by the cluster token.
     var isPeerRoute: Bool {
         switch self {
-        case .hello, .push, .feed, .bucket, .peerKey, .repair: return true
-        case .key, .list, .status, .health, .metrics, .digest, .watch, .unknown: return false
+        case .hello, .push, .feed, .bucket, .peerKey, .repair, .join: return true
+        case .key, .list, .status, .health, .metrics, .digest, .watch, .members, .member, .unknown: return false
         }
     }
 
     var allowedMethods: [HTTPMethod] {
         switch self {
         case .key: return [.GET, .PUT, .DELETE]
-        case .list, .status, .health, .metrics, .feed, .digest, .watch, .bucket, .peerKey: return [.GET]
-        case .hello, .push, .repair: return [.POST]
+        case .list, .status, .health, .metrics, .feed, .digest, .watch, .bucket, .peerKey, .members: return [.GET]
+        case .member: return [.DELETE]
+        case .hello, .push, .repair, .join: return [.POST]
         case .unknown: return []
         }
     }

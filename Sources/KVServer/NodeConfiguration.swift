@@ -21,6 +21,12 @@ public struct NodeConfiguration: Sendable {
     public var respPort: Int?
     /// The other nodes of the cluster; stored in the `peers` table.
     public var peers: [PeerConfig] = []
+    /// Members to ask to add this node (`--join`), tried in turn; empty for none.
+    public var joinURLs: [String] = []
+    /// How the other members reach this node (`--advertise-url`); nil: the URL it bound.
+    public var advertiseURL: String?
+    /// How long a join may keep trying before the node gives up starting.
+    public var joinTimeout: Duration = .seconds(60)
     /// `normal` (default): an acknowledged write survives a crash of the process; `full`: it
     /// also survives a power loss, at the price of a sync per group commit.
     public var sync: SyncMode = .normal

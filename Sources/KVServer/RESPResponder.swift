@@ -663,7 +663,7 @@ struct RESPResponder: Sendable {
     private func waitForPeers(_ wanted: Int64, timeoutMilliseconds: Int64) async throws -> Int64 {
         let target = try await store.feedPosition().lastSeq
         // No peers at all: nothing can ever acknowledge, so there is nothing to wait for.
-        guard !replicator.configuration.peers.isEmpty else { return 0 }
+        guard !replicator.membership.activePeers.isEmpty else { return 0 }
         let timeout: Duration = timeoutMilliseconds == 0 ? .seconds(86_400 * 365) : .milliseconds(timeoutMilliseconds)
         let held = await replicator.waitUntilHeld(through: target, byPeers: Int(min(wanted, Int64(Int.max))), timeout: timeout)
         try Task.checkCancellation()

@@ -18,7 +18,8 @@ extension Connection {
     /// Rows expired at `now` (milliseconds since the epoch) are left out.
     func liveKeys(prefix: String, after: String?, limit: Int, now: Int64) throws -> [KeyEntry] {
         guard limit > 0 else { return [] }
-        var conditions = ["deleted = 0", "(expires_at IS NULL OR expires_at > ?)"]
+        // key >= ' ': the reserved member rows (first byte U+0001) are the cluster's, not the user's.
+        var conditions = ["deleted = 0", "(expires_at IS NULL OR expires_at > ?)", "key >= ' '"]
         var values: [SQLiteValue] = [.integer(now)]
         if let after, !after.utf8.lexicographicallyPrecedes(prefix.utf8) {
             conditions.append("key > ?")

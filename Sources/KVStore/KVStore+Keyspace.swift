@@ -25,7 +25,7 @@ extension KVStore {
             var last: Int64 = 0
             var visited = 0
             _ = try connection.rows(
-                "SELECT rowid, key, deleted = 0 AND (expires_at IS NULL OR expires_at > ?) FROM kv WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                "SELECT rowid, key, deleted = 0 AND (expires_at IS NULL OR expires_at > ?) AND key >= ' ' FROM kv WHERE rowid > ? ORDER BY rowid LIMIT ?",
                 [.integer(now), .integer(cursor), .integer(Int64(limit))]
             ) { row -> Void in
                 visited += 1

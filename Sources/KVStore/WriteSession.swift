@@ -50,7 +50,7 @@ final class WriteSession {
     /// `expiresAt` (milliseconds since the epoch) is stored with a value and dropped with a tombstone.
     func writeLocal(key: String, value: [UInt8]?, expiresAt: Int64? = nil) throws -> WriteReceipt {
         do {
-            try KeyRules.validate(key)
+            try KeyRules.validateStored(key)
         } catch {
             throw StoreError.invalidKey(key: key, reason: error)
         }
@@ -69,7 +69,7 @@ final class WriteSession {
     func apply(_ records: [Record]) throws -> ApplyResult {
         for (index, record) in records.enumerated() {
             do {
-                try KeyRules.validate(record.key)
+                try KeyRules.validateStored(record.key)
             } catch {
                 throw StoreError.invalidRecord(index: index, reason: error.description)
             }

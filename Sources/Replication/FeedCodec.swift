@@ -95,7 +95,7 @@ public enum FeedCodec {
             let keyBytes = try reader.bytes("key of row \(index)", limit: KeyRules.maxBytes)
             let key: String
             do {
-                key = try KeyRules.validate(utf8: Array(keyBytes))
+                key = try KeyRules.validateStored(utf8: Array(keyBytes))
             } catch {
                 throw reader.error("row \(index): \(error.description)")
             }

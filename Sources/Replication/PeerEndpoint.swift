@@ -12,7 +12,7 @@ import Synchronization
 public struct PeerEndpoint: Sendable {
     let store: KVStore
     public let identity: NodeID
-    let knownPeers: Set<NodeID>
+    public let membership: Membership
     let clusterToken: String?
     let batchRows: Int
     let batchBytes: Int
@@ -22,11 +22,13 @@ public struct PeerEndpoint: Sendable {
     /// own batch must start at or below the mark, or the sender greets again.
     let ownLanes = OwnLaneMarks()
 
-    public init(store: KVStore, configuration: ReplicationConfiguration, gate: any ReplicationGate) {
+    public init(
+        store: KVStore, configuration: ReplicationConfiguration, gate: any ReplicationGate, membership: Membership? = nil
+    ) {
         self.store = store
         self.gate = gate
         identity = configuration.identity
-        knownPeers = Set(configuration.peers.map(\.id))
+        self.membership = membership ?? Membership(identity: configuration.identity, seeds: configuration.peers)
         clusterToken = configuration.clusterToken
         batchRows = configuration.batchRows
         batchBytes = configuration.batchBytes
@@ -38,8 +40,70 @@ public struct PeerEndpoint: Sendable {
             guard BearerToken.admits(authorization, token: clusterToken) else { throw .unauthorized }
         }
         guard let sender else { throw .unknownSender("(no \(PeerProtocol.nodeHeader) header)") }
-        guard let id = try? NodeID(sender), knownPeers.contains(id) else { throw .unknownSender(sender) }
-        return id
+        guard let id = try? NodeID(sender) else { throw .unknownSender(sender) }
+        switch membership.admission(of: id) {
+        case .member: return id
+        case .removed: throw .removedMember(id.rawValue)
+        case .stranger: throw .unknownSender(sender)
+        }
+    }
+
+    // MARK: Join
+
+    /// Checks the cluster token only: a joining node is not a member yet.
+    public func authenticateJoin(authorization: String?) throws(PeerRequestError) {
+        if let clusterToken {
+            guard BearerToken.admits(authorization, token: clusterToken) else { throw .unauthorized }
+        }
+    }
+
+    /// A join as JSON (`POST /internal/join`).
+    public func join(body: [UInt8]) async throws -> MembersReply {
+        let request: JoinRequest
+        do {
+            request = try JSONDecoder().decode(JoinRequest.self, from: Data(body))
+        } catch {
+            throw PeerRequestError.malformed("the join is not the expected JSON {id, url, epoch}: \(error)")
+        }
+        return try await join(request)
+    }
+
+    /// Adds the sender to the cluster (docs/protocol.md, "Join"): writes its member row, and the
+    /// rows of this node and of the members it knows only from flags, so that the member list
+    /// lives in the data from the first join on; answers with every member. Joining again with
+    /// the same id, URL and epoch writes nothing. A removed member is refused unless its file is
+    /// a fresh one (another epoch).
+    public func join(_ request: JoinRequest) async throws -> MembersReply {
+        let id: NodeID
+        do {
+            id = try NodeID(request.id)
+        } catch {
+            throw PeerRequestError.malformed("the join's id: \(error)")
+        }
+        guard id != identity else { throw PeerRequestError.malformed("node \(id) cannot join itself") }
+        guard request.url.hasPrefix("http://") || request.url.hasPrefix("https://"), !request.url.contains(" "),
+            !request.epoch.isEmpty, !request.epoch.contains(" ")
+        else {
+            throw PeerRequestError.malformed("the join needs an http(s) URL without spaces and the file's epoch")
+        }
+        try await membership.refresh(from: store)
+        let rows = Dictionary(membership.rows.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        if let row = rows[id], row.state == .removed, row.epoch == request.epoch {
+            throw PeerRequestError.removedMember(id.rawValue)
+        }
+        var writes: [Member] = []
+        let known = Dictionary((try await store.peers()).map { ($0.id, $0.epoch ?? "") }, uniquingKeysWith: { first, _ in first })
+        for member in membership.all where rows[member.id] == nil && member.id != id {
+            let epoch = member.id == identity ? try await store.feedPosition().epoch : known[member.id] ?? ""
+            writes.append(Member(id: member.id, url: member.url, state: .active, epoch: epoch.isEmpty ? "-" : epoch))
+        }
+        let joiner = Member(id: id, url: request.url, state: .active, epoch: request.epoch)
+        if rows[id] != joiner { writes.append(joiner) }
+        for member in writes { try await store.write(member) }
+        try await membership.refresh(from: store)
+        return MembersReply(
+            node: identity.rawValue,
+            members: membership.all.map { MemberInfo(id: $0.id.rawValue, url: $0.url, state: $0.state.rawValue, reachable: nil, since: nil) })
     }
 
     // MARK: Hello
@@ -60,6 +124,11 @@ public struct PeerEndpoint: Sendable {
     public func hello(from sender: NodeID, request: HelloRequest) async throws -> HelloReply {
         guard request.id == sender.rawValue else {
             throw PeerRequestError.malformed("the hello says it is from \(request.id) but \(PeerProtocol.nodeHeader) says \(sender)")
+        }
+        if try await store.peer(sender) == nil, let member = membership.activePeers.first(where: { $0.id == sender }) {
+            // A member that joined a moment ago: its row arrived before this node's replicator
+            // recorded it as a peer.
+            try await store.configurePeers([member])
         }
         _ = try await store.notePeerEpoch(sender, epoch: request.epoch)
         let state = try await store.feedPosition()
@@ -272,6 +341,8 @@ public enum PeerRequestError: Error, Equatable, CustomStringConvertible {
     case unauthorized
     /// 403: the sender is not one of this node's peers.
     case unknownSender(String)
+    /// 403: the sender was removed from the cluster (`kv members remove`).
+    case removedMember(String)
     /// 400: the body or a parameter cannot be parsed.
     case malformed(String)
     /// 409: the sender must greet (hello) first, e.g. after its epoch changed.
@@ -283,7 +354,7 @@ public enum PeerRequestError: Error, Equatable, CustomStringConvertible {
     public var status: Int {
         switch self {
         case .unauthorized: return 401
-        case .unknownSender: return 403
+        case .unknownSender, .removedMember: return 403
         case .malformed: return 400
         case .notGreeted, .gap: return 409
         }
@@ -294,7 +365,9 @@ public enum PeerRequestError: Error, Equatable, CustomStringConvertible {
         case .unauthorized:
             return "missing or wrong cluster token (Authorization: Bearer …); check --cluster-token-file on both nodes"
         case .unknownSender(let sender):
-            return "node \(sender) is not a peer of this node; add it with --peer"
+            return "node \(sender) is not a member of this cluster; start it with --join URL (any member) or add it with --peer"
+        case .removedMember(let sender):
+            return "node \(sender) was removed from this cluster (kv members remove); to join again, start it with a fresh --db and --join"
         case .malformed(let detail):
             return detail
         case .notGreeted(let sender):

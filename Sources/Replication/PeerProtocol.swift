@@ -25,6 +25,7 @@ public enum PeerProtocol {
     public static let batchContentType = "application/x-converge-feed"
 
     public static let helloPath = "/internal/hello"
+    public static let joinPath = "/internal/join"
     public static let pushPath = "/internal/push"
     public static let feedPath = "/internal/feed"
     /// `GET /internal/bucket?bucket=XX`: every row of one digest bucket, values included, as a

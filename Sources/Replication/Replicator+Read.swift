@@ -48,7 +48,7 @@ extension Replicator {
             return SeveralNodeRead(resolution: ReadResolution([local], at: ExpiryClock.nowMilliseconds()), answeredBy: [local.node])
         }
         let reachable = Set(core.withLock { core in
-            configuration.peers.map(\.id).filter { core?.session($0)?.health.reachable ?? false }
+            core?.sessions.map(\.peer).filter { core?.session($0)?.health.reachable ?? false } ?? []
         })
         let order = Array(transports).shuffled().sorted { reachable.contains($0.key) && !reachable.contains($1.key) }
         let (events, sink) = AsyncStream.makeStream(of: ReadEvent.self)

@@ -16,7 +16,11 @@ public final class Replicator: ReplicationGate, Sendable {
     let store: KVStore
     let logger: Logger
     private let effects: ReplicationEffects
-    let transports: [NodeID: any PeerTransport]
+    /// Whom to replicate with; `syncMembers` follows it while the node runs.
+    public let membership: Membership
+    private let makeTransport: @Sendable (PeerConfig) throws -> any PeerTransport
+    /// The transport of each active peer, with the URL it was made for.
+    private let links = Mutex<[NodeID: (url: String, transport: any PeerTransport)]>([:])
     let core = Mutex<ReplicationCore?>(nil)
     private let origin = ContinuousClock.now
     private let originDate = Date()
@@ -27,31 +31,44 @@ public final class Replicator: ReplicationGate, Sendable {
     /// How long the timer sleeps at most between two looks at what is due.
     static let timerResolution: Duration = .milliseconds(20)
 
+    /// How often the member rows are read again, to link to members that joined and drop
+    /// removed ones.
+    static let membershipInterval: Duration = .milliseconds(500)
+
     /// A replicator that reaches its peers over HTTP.
-    public convenience init(store: KVStore, configuration: ReplicationConfiguration, logger: Logger) throws {
-        var transports: [NodeID: any PeerTransport] = [:]
-        for peer in configuration.peers {
-            transports[peer.id] = try HTTPPeerTransport(peer: peer, configuration: configuration)
-        }
-        self.init(store: store, configuration: configuration, logger: logger, transports: transports)
+    public convenience init(
+        store: KVStore, configuration: ReplicationConfiguration, membership: Membership? = nil, logger: Logger
+    ) {
+        self.init(
+            store: store, configuration: configuration,
+            membership: membership ?? Membership(identity: configuration.identity, seeds: configuration.peers),
+            logger: logger,
+            makeTransport: { try HTTPPeerTransport(peer: $0, configuration: configuration) })
     }
 
-    /// A replicator that reaches each peer through the given transport.
+    /// A replicator that reaches each peer through the transport `makeTransport` makes for it.
     public init(
-        store: KVStore, configuration: ReplicationConfiguration, logger: Logger, transports: [NodeID: any PeerTransport]
+        store: KVStore, configuration: ReplicationConfiguration, membership: Membership, logger: Logger,
+        makeTransport: @escaping @Sendable (PeerConfig) throws -> any PeerTransport
     ) {
         self.store = store
         self.configuration = configuration
+        self.membership = membership
         self.logger = logger
-        self.transports = transports
+        self.makeTransport = makeTransport
         effects = ReplicationEffects(store: store, configuration: configuration)
+    }
+
+    /// The transports of the active peers, by id.
+    var transports: [NodeID: any PeerTransport] {
+        links.withLock { $0.mapValues(\.transport) }
     }
 
     private var now: Duration { ContinuousClock.now - origin }
 
     /// True until the start-up catch-up has tried every peer.
     public var catchingUp: Bool {
-        core.withLock { $0?.catchingUp } ?? !configuration.peers.isEmpty
+        core.withLock { $0?.catchingUp } ?? !membership.activePeers.isEmpty
     }
 
     /// Whether a push from `peer` is to be deferred (`ReplicationCore.defersPushes`).
@@ -76,26 +93,31 @@ public final class Replicator: ReplicationGate, Sendable {
         do {
             position = try await store.feedPosition()
             stored = try await store.peers()
+            try await membership.refresh(from: store)
         } catch {
             logger.error("replication cannot start: cannot read this node's marks: \(error)")
             return
         }
+        let peers = membership.activePeers
+        do {
+            try await store.configurePeers(peers)
+        } catch {
+            logger.error("replication cannot start: cannot record the members as peers: \(error)")
+            return
+        }
+        relink(to: peers)
         let seed = UInt64.random(in: 0...UInt64.max)
         core.withLock {
             $0 = ReplicationCore(
-                identity: configuration.identity, peers: configuration.peers.map(\.id), stored: stored,
+                identity: configuration.identity, peers: peers.map(\.id), stored: stored,
                 position: position, settings: configuration.settings, seed: seed)
         }
         let start = now
         step { $0.start(now: start) }
-        // A node alone has nothing to replicate: no commit or timer to follow, until cancelled.
-        if transports.isEmpty {
-            while !Task.isCancelled { try? await Task.sleep(for: .seconds(3_600)) }
-            return
-        }
         await withDiscardingTaskGroup { group in
             group.addTask { await self.followCommits() }
             group.addTask { await self.keepTime() }
+            group.addTask { await self.followMembers() }
             for await job in jobs.stream {
                 group.addTask { await job() }
             }
@@ -133,7 +155,87 @@ public final class Replicator: ReplicationGate, Sendable {
     private func close() async {
         let marks = core.withLock { $0?.sessions.filter(\.greeted).map { ($0.peer, $0.marks.pushedSeq) } } ?? []
         for (peer, pushed) in marks { try? await store.setPushedSeq(peer, pushed) }
-        for transport in transports.values { await transport.close() }
+        for transport in links.withLock({ $0.values.map(\.transport) }) { await transport.close() }
+    }
+
+    // MARK: Members
+
+    /// Reads the member rows every `membershipInterval` and follows them: links to members
+    /// that joined, drops removed ones.
+    private func followMembers() async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: Self.membershipInterval)
+            } catch {
+                return
+            }
+            await syncMembers()
+        }
+    }
+
+    /// Brings the links and the core's sessions in line with the member list now.
+    public func syncMembers() async {
+        let wasRemoved = membership.selfRemoved
+        do {
+            try await membership.refresh(from: store)
+        } catch {
+            logger.warning("cannot read the member rows: \(error)")
+            return
+        }
+        if membership.selfRemoved, !wasRemoved {
+            logger.error("this node was removed from the cluster (kv members remove \(configuration.identity)); it no longer replicates. To join again, start it with a fresh --db and --join")
+        }
+        let peers = membership.activePeers
+        let (added, dropped) = relink(to: peers)
+        guard !added.isEmpty || !dropped.isEmpty else { return }
+        do {
+            try await store.configurePeers(added)
+        } catch {
+            logger.warning("cannot record the new members as peers: \(error)")
+        }
+        for peer in added { logger.notice("replicating with member \(peer.id) at \(peer.url)") }
+        for peer in dropped { logger.notice("stopped replicating with \(peer) (removed from the cluster)") }
+        let stored = (try? await store.peers()) ?? []
+        let lastSeq = (try? await store.feedPosition().lastSeq) ?? 0
+        let now = self.now
+        let seed = UInt64.random(in: 0...UInt64.max)
+        step { $0.membersChanged(to: peers.map(\.id), stored: stored, lastSeq: lastSeq, seed: seed, now: now) }
+    }
+
+    /// Makes a transport for every peer without one (or whose URL changed) and closes those of
+    /// peers no longer listed; returns the peers added and the ids dropped.
+    @discardableResult
+    private func relink(to peers: [PeerConfig]) -> (added: [PeerConfig], dropped: [NodeID]) {
+        var made: [NodeID: any PeerTransport] = [:]
+        let current = links.withLock { $0.mapValues(\.url) }
+        for peer in peers where current[peer.id] != peer.url {
+            do {
+                made[peer.id] = try makeTransport(peer)
+            } catch {
+                logger.error("cannot reach member \(peer.id) at \(peer.url): \(error)")
+            }
+        }
+        let wanted = Set(peers.map(\.id))
+        let (closed, added, dropped) = links.withLock { links -> ([any PeerTransport], [PeerConfig], [NodeID]) in
+            var closed: [any PeerTransport] = []
+            var dropped: [NodeID] = []
+            for (id, link) in links where !wanted.contains(id) {
+                closed.append(link.transport)
+                dropped.append(id)
+                links[id] = nil
+            }
+            var added: [PeerConfig] = []
+            for peer in peers {
+                guard let transport = made[peer.id] else { continue }
+                if let old = links[peer.id] { closed.append(old.transport) } else { added.append(peer) }
+                links[peer.id] = (peer.url, transport)
+            }
+            return (closed, added, dropped.sorted())
+        }
+        if !closed.isEmpty {
+            Task { for transport in closed { await transport.close() } }
+        }
+        return (added, dropped)
     }
 
     // MARK: Driving the core
@@ -204,7 +306,7 @@ public final class Replicator: ReplicationGate, Sendable {
             case .log(let line):
                 log(line)
             case .peer(let peer, let peerAction):
-                guard let transport = transports[peer] else { continue }
+                guard let transport = links.withLock({ $0[peer]?.transport }) else { continue }
                 jobs.continuation.yield { [self] in
                     let result = await effects.perform(peerAction, for: peer, over: transport)
                     let now = self.now
@@ -245,7 +347,7 @@ public final class Replicator: ReplicationGate, Sendable {
         let state = try await store.feedPosition()
         let stored = Dictionary(uniqueKeysWithValues: try await store.peers().map { ($0.id, $0) })
         let sessions = core.withLock { $0?.sessions } ?? []
-        return configuration.peers.map { peer in
+        return membership.activePeers.map { peer in
             let session = sessions.first { $0.peer == peer.id }
             let health = session?.health ?? LinkHealth()
             let marks = stored[peer.id]
@@ -324,4 +426,43 @@ public struct PeerReport: Sendable {
     public let rowsSent: Int
     public let rowsReceived: Int
     public let rowsRefused: Int
+}
+
+extension Replicator {
+    /// Every member with its state as this node sees it: an active member it cannot reach now
+    /// is `suspect`, never removed by that alone (docs/operations.md, "Members").
+    public func membersReply() async throws -> MembersReply {
+        try await membership.refresh(from: store)
+        let health = core.withLock { core in
+            Dictionary((core?.sessions ?? []).map { ($0.peer, $0.health) }, uniquingKeysWith: { first, _ in first })
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let members = membership.all.map { member -> MemberInfo in
+            guard member.state == .active, member.id != configuration.identity else {
+                return MemberInfo(id: member.id.rawValue, url: member.url, state: member.state.rawValue, reachable: nil, since: nil)
+            }
+            let link = health[member.id]
+            let reachable = link?.reachable ?? false
+            let since = link?.since.map { formatter.string(from: originDate.addingTimeInterval($0.inSeconds)) }
+            return MemberInfo(
+                id: member.id.rawValue, url: member.url, state: reachable ? "active" : "suspect", reachable: reachable,
+                since: since)
+        }
+        return MembersReply(node: configuration.identity.rawValue, members: members)
+    }
+
+    /// Writes `id`'s member row as removed, for replication to carry everywhere, and drops the
+    /// link to it now; false when no member of that id is known here.
+    public func removeMember(_ id: NodeID) async throws -> Bool {
+        try await membership.refresh(from: store)
+        guard let member = membership.all.first(where: { $0.id == id }) else { return false }
+        if member.state != .removed {
+            var epoch = member.id == configuration.identity ? try await store.feedPosition().epoch : member.epoch
+            if epoch.isEmpty || epoch == "-" { epoch = try await store.peer(id)?.epoch ?? "" }
+            try await store.write(Member(id: id, url: member.url, state: .removed, epoch: epoch.isEmpty ? "-" : epoch))
+        }
+        await syncMembers()
+        return true
+    }
 }

@@ -28,7 +28,7 @@ struct KV: AsyncParsableCommand {
               kv list --prefix user/
               kv status
             """,
-        subcommands: [Put.self, Get.self, Delete.self, List.self, Status.self, Watch.self, Cluster.self, Bench.self]
+        subcommands: [Put.self, Get.self, Delete.self, List.self, Status.self, Members.self, Watch.self, Cluster.self, Bench.self]
     )
 
     @OptionGroup var global: GlobalOptions

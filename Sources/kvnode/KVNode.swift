@@ -13,13 +13,15 @@ struct KVNodeCommand: AsyncParsableCommand {
         abstract: "Run one node of a Converge cluster.",
         discussion: """
             The node keeps every key in one SQLite file (--db), serves the HTTP API on --host:--port \
-            and replicates with the nodes named by --peer. It stops cleanly on SIGTERM or SIGINT: \
+            and replicates with the nodes named by --peer, and with every member that joins later \
+            (--join adds a new node to a running cluster; kv members lists and removes them). It stops cleanly on SIGTERM or SIGINT: \
             requests in flight finish and the database is closed.
 
             Examples:
               kvnode --id A --port 8000 --db data/A.db \\
                      --peer B=http://127.0.0.1:8001 --peer C=http://127.0.0.1:8002
               kvnode --id A --port 0 --db /tmp/a.db      # any free port; the log names it
+              kvnode --id D --port 8003 --db data/D.db --join http://127.0.0.1:8000   # join a running cluster
               kvnode --id A --port 8000 --resp-port 6379 --db A.db   # also speak Redis: redis-cli -p 6379
               kvnode --id A --host 0.0.0.0 --db A.db --tls-cert A.pem --tls-key A.key \\
                      --tls-ca-file ca.pem --cluster-token-file token \\
@@ -43,6 +45,12 @@ struct KVNodeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("peer"), help: ArgumentHelp("Another node of the cluster, as ID=URL. Repeat for each peer.", valueName: "ID=URL"))
     var peers: [String] = []
+
+    @Option(name: .customLong("join"), help: ArgumentHelp("A member of a running cluster to join through (http(s)://HOST:PORT). Repeat to name several; they are tried in turn until one adds this node. Needs the cluster's token (and, with TLS, a certificate from its CA). Start a new node with an empty --db.", valueName: "URL"))
+    var joins: [String] = []
+
+    @Option(help: ArgumentHelp("How the other members reach this node, as http(s)://HOST:PORT; by default the address it listens on (--host, --port). Needed when it listens on 0.0.0.0 or behind NAT.", valueName: "URL"))
+    var advertiseURL: String?
 
     @Option(help: "normal: an acknowledged write survives a crash of this process; full: it also survives power loss (slower).")
     var sync: SyncMode = .normal
@@ -116,6 +124,14 @@ struct KVNodeCommand: AsyncParsableCommand {
             throw ValidationError(tlsCert == nil ? "--tls-key needs --tls-cert (the certificate of that key)" : "--tls-cert needs --tls-key (the certificate's private key)")
         }
         _ = try parsedPeers()
+        for url in joins + (advertiseURL.map { [$0] } ?? []) {
+            guard let parsed = URL(string: url), parsed.scheme == "http" || parsed.scheme == "https", parsed.host != nil, parsed.port != nil else {
+                throw ValidationError("'\(url)' is not a node URL like http://HOST:PORT (in --join or --advertise-url)")
+            }
+        }
+        if advertiseURL == nil, joins.isEmpty == false, host == "0.0.0.0" || host == "::" {
+            throw ValidationError("--join with --host \(host) needs --advertise-url: the others cannot reach this node at \(host)")
+        }
     }
 
     func parsedPeers() throws -> [PeerConfig] {
@@ -156,6 +172,8 @@ struct KVNodeCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.respPort = respPort
         configuration.peers = try parsedPeers()
+        configuration.joinURLs = joins
+        configuration.advertiseURL = advertiseURL
         configuration.sync = sync
         configuration.maxValueBytes = maxValueBytes
         configuration.groupCommit = !noGroupCommit
@@ -193,7 +211,7 @@ struct KVNodeCommand: AsyncParsableCommand {
             logger.warning("this node serves HTTPS but talks to \(plainPeers.joined(separator: ", ")) over plain HTTP; give every peer as https://")
         }
 
-        if !configuration.peers.isEmpty && configuration.clusterToken == nil {
+        if (!configuration.peers.isEmpty || !joins.isEmpty) && configuration.clusterToken == nil {
             logger.warning("no --cluster-token-file: any process that can reach port \(configuration.port) and names a peer id can replicate into this node; fine on loopback, not on a network")
             if configuration.clientToken != nil {
                 logger.warning("--client-token-file without --cluster-token-file: a process that names a peer id can still read every row through the peer routes")

@@ -9,7 +9,9 @@ import TestSupport
 final class LocalCluster: @unchecked Sendable {
     // @unchecked: used by one test at a time, from one task.
     let directory: URL
-    let names: [String]
+    private(set) var names: [String]
+    /// The arguments of the nodes added with `join`, which have no --peer flags.
+    private var joinedArguments: [String: [String]] = [:]
     private(set) var nodes: [String: NodeProcess] = [:]
     private(set) var urls: [String: String] = [:]
     private var clients: [String: KVClient] = [:]
@@ -33,6 +35,7 @@ final class LocalCluster: @unchecked Sendable {
     func databasePath(_ name: String) -> String { directory.appendingPathComponent("\(name).db").path }
 
     func arguments(for name: String) -> [String] {
+        if let arguments = joinedArguments[name] { return arguments }
         let port = String(urls[name]!.split(separator: ":").last!)  // set in init for every name
         var arguments = ["--id", name, "--port", port, "--db", databasePath(name), "--log-level", "info"]
         for peer in names where peer != name {
@@ -55,6 +58,32 @@ final class LocalCluster: @unchecked Sendable {
 
     func kill(_ name: String) { nodes[name]?.kill() }
 
+    /// Starts one more node, `name`, with an empty file and `--join` through the members named
+    /// by `through`, and waits until it listens (it listens once it has joined).
+    func join(_ name: String, through: [String], extraArguments: [String]? = nil) async throws {
+        let port = try unusedLocalPortRange(count: 1)
+        urls[name] = "http://127.0.0.1:\(port)"
+        var arguments = ["--id", name, "--port", String(port), "--db", databasePath(name), "--log-level", "info"]
+        for member in through { arguments += ["--join", urls[member]!] }
+        arguments += extraArguments ?? self.extraArguments
+        joinedArguments[name] = arguments
+        if !names.contains(name) { names.append(name) }
+        clients[name] = nil
+        nodes[name]?.kill()
+        nodes[name] = try await NodeProcess.start(arguments, logFile: directory.appendingPathComponent("\(name).log"))
+    }
+
+    /// Takes `name` out of the list the harness checks (after it was removed from the cluster).
+    func forget(_ name: String) {
+        names.removeAll { $0 == name }
+    }
+
+    /// The members a node's file records, as `id state` lines, read with sqlite3 from the
+    /// `members` view.
+    func memberRows(_ name: String) async throws -> [String] {
+        try await query(name, "SELECT id || ' ' || state FROM members ORDER BY id").map { $0.joined() }
+    }
+
     @discardableResult
     func stop(_ name: String) -> Int32 { nodes[name]?.stop() ?? 0 }
 
@@ -72,9 +101,10 @@ final class LocalCluster: @unchecked Sendable {
 
     func log(_ name: String) -> String { nodes[name]?.log() ?? "" }
 
-    /// Every row of a node's `kv` table, read with the `sqlite3` shell as an operator would.
+    /// Every row of a node's `kv` table but the member rows (`memberRows`), read with the
+    /// `sqlite3` shell as an operator would.
     func rows(_ name: String) async throws -> [StoredRow] {
-        try await query(name, "SELECT key, hex(value), lamport, origin, deleted FROM kv ORDER BY key").map { fields in
+        try await query(name, "SELECT key, hex(value), lamport, origin, deleted FROM kv WHERE key >= ' ' ORDER BY key").map { fields in
             StoredRow(
                 key: fields[0], valueHex: fields[1], lamport: Int64(fields[2]) ?? -1, origin: fields[3],
                 deleted: fields[4] == "1")

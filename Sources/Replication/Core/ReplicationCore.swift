@@ -151,6 +151,60 @@ public struct ReplicationCore: Sendable {
         return actions
     }
 
+    /// The member list changed: `peers` are the active peers now. A new peer gets a session
+    /// (with its stored marks, if this file knew it before) that greets it at once; a peer no
+    /// longer listed loses its session, and whatever waited for it (the start-up greeting and
+    /// catch-up, an anti-entropy round, the purge's acknowledgements) stops waiting.
+    public mutating func membersChanged(
+        to peers: [NodeID], stored: [PeerState], lastSeq: Int64, seed: UInt64, now: Duration
+    ) -> [ReplicationAction] {
+        var actions: [ReplicationAction] = []
+        let wanted = Set(peers)
+        let gone = sessions.map(\.peer).filter { !wanted.contains($0) }
+        sessions.removeAll { !wanted.contains($0.peer) }
+        for peer in gone {
+            triedAtStart.remove(peer)
+            greetedAtStart.remove(peer)
+            catchUpQueue.removeAll { $0 == peer }
+            catchUpRows[peer] = nil
+            switch round {
+            case .pulling(var pending):
+                pending.remove(peer)
+                round = .pulling(pending)
+                if pending.isEmpty {
+                    round = .readingDigest
+                    actions.append(.readOwnDigest)
+                }
+            case .repairing(var pending):
+                pending.remove(peer)
+                round = .repairing(pending)
+                if pending.isEmpty { purge(now: now, into: &actions) }
+            case .readingDigest, .purging, nil:
+                break
+            }
+        }
+        let byID = Dictionary(stored.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var seeds = SplitMix64(seed: seed)
+        for peer in peers where session(peer) == nil {
+            sessions.append(
+                PeerSession(
+                    peer: peer, identity: identity, stored: byID[peer], lastSeq: lastSeq, settings: settings,
+                    seed: seeds.next()))
+        }
+        if let current = catchUpCurrent, !wanted.contains(current) {
+            catchUpCurrent = nil
+            continueCatchUp(now: now, into: &actions)
+        }
+        if phase == .greeting, triedAtStart.count >= sessions.count {
+            if sessions.isEmpty {
+                phase = .running
+            } else {
+                startCatchUp(now: now, into: &actions)
+            }
+        }
+        return actions + tick(now: now)
+    }
+
     /// The result of a `.peer(peer, action)` action.
     public mutating func handle(_ result: PeerResult, of action: PeerAction, for peer: NodeID, now: Duration) -> [ReplicationAction] {
         guard let index = sessions.firstIndex(where: { $0.peer == peer }) else { return [] }
