@@ -1,0 +1,96 @@
+import Foundation
+import KVClient
+import KVCore
+import Testing
+import TestSupport
+
+/// Members joining, leaving and being replaced while real `kvnode` processes run
+/// (docs/operations.md, "Members"). Each test ends with identical rows on every member, checked
+/// with sqlite3, and every acknowledged write present.
+@Suite("Membership", .serialized)
+struct MembershipTests {
+    static let fast = ["--anti-entropy-interval", "0.5"]
+
+    @Test func threeNodesGrowToFiveUnderAWriteLoad() async throws {
+        try await withCluster(extraArguments: Self.fast) { cluster in
+            let seed = UInt64.random(in: 0...UInt64.max)
+            let before = try Workload(cluster: cluster, seed: seed, options: .init(freshKeyOneIn: 3, pause: .milliseconds(10)))
+            try await before.waitForAcknowledged(100)
+            try await cluster.join("D", through: ["A"])
+            try await cluster.join("E", through: ["C", "B"])
+            // The new members take writes too, and every old member replicates with them.
+            var options = Workload.Options(freshKeyOneIn: 3, pause: .milliseconds(10))
+            options.keyPrefix = "n"
+            let after = try Workload(cluster: cluster, nodes: ["D", "E"], seed: seed ^ 1, options: options)
+            try await after.waitForAcknowledged(100)
+            let history = await before.stop()
+            let newHistory = await after.stop()
+            // Identical rows on all five (sqlite3), holding every acknowledged write of both loads.
+            let rows = try await cluster.waitForConvergence()
+            let writes = history.all + newHistory.all
+            #expect(writes.filter { if case .acknowledged = $0.outcome { true } else { false } }.count >= 200)
+            let anomalies = checkHistory(writes, finalRows: rows)
+            #expect(anomalies.isEmpty, "seed \(seed): \(anomalies.count) anomalies: \(anomalies.prefix(5))")
+            try await cluster.waitForMembers(["A active", "B active", "C active", "D active", "E active"])
+            for name in cluster.names {
+                let status = try await cluster.client(name).status()
+                #expect(Set(status.peers.map(\.id)) == Set(cluster.names.filter { $0 != name }), "\(name) replicates with every other member")
+            }
+            let listed = try await runCommand(Products.executable("kv"), ["--node", cluster.urls["E"]!, "members"])
+            #expect(listed.status == 0)
+            #expect(listed.stdoutText.split(separator: "\n").count == 6, "a header and five members:\n\(listed.stdoutText)")
+        }
+    }
+
+    @Test func fiveShrinkToThreeByRemovalAndTombstonesPurgeWithoutTheRemovedNodes() async throws {
+        try await withCluster(extraArguments: Self.fast + ["--tombstone-grace", "0.2"]) { cluster in
+            try await cluster.join("D", through: ["A"])
+            try await cluster.join("E", through: ["A"])
+            try await cluster.waitForMembers(["A active", "B active", "C active", "D active", "E active"])
+            let seed = UInt64.random(in: 0...UInt64.max)
+            let load = try Workload(cluster: cluster, nodes: ["A", "B", "C"], seed: seed, options: .init(pause: .milliseconds(10)))
+            try await load.waitForAcknowledged(50)
+            // D and E are gone for good: killed, then removed (one through the CLI, one through HTTP).
+            cluster.kill("D")
+            cluster.kill("E")
+            let removed = try await runCommand(Products.executable("kv"), ["--node", cluster.urls["A"]!, "members", "remove", "D"])
+            #expect(removed.status == 0, "\(removed.stderr)")
+            #expect(removed.stdoutText.contains("removed"))
+            _ = try await cluster.client("B").removeMember("E")
+            cluster.forget("D")
+            cluster.forget("E")
+            try await load.waitForAcknowledged(load.history.acknowledgedCount + 50)
+            let history = await load.stop()
+            _ = try await cluster.converge(checking: history, seed: seed, tombstonesPurged: true)
+            try await cluster.waitForMembers(["A active", "B active", "C active", "D removed", "E removed"])
+            // Every tombstone (the load deletes one write in five) purges, although D and E never acknowledged them.
+            try await poll("tombstones to purge on A, B and C", timeout: .seconds(60)) {
+                for name in ["A", "B", "C"] {
+                    let left = try await cluster.query(name, "SELECT count(*) FROM kv WHERE deleted = 1")
+                    if left.first?.first != "0" { return "\(name) holds \(left.first?.first ?? "?") tombstones" }
+                }
+                return nil
+            }
+            for name in ["A", "B", "C"] {
+                let status = try await cluster.client(name).status()
+                #expect(Set(status.peers.map(\.id)) == Set(["A", "B", "C"]).subtracting([name]), "\(name) no longer lists D or E as peers")
+            }
+            await #expect(throws: KVClientError.self, "an id no member knows is refused (404 no_such_member)") {
+                _ = try await cluster.client("A").removeMember("Z")
+            }
+        }
+    }
+}
+
+extension LocalCluster {
+    /// Polls until every running member's file records exactly `expected` (`id state` lines).
+    func waitForMembers(_ expected: [String], timeout: Duration = .seconds(30)) async throws {
+        try await poll("members \(expected) on \(names)", timeout: timeout) {
+            for name in self.names {
+                let rows = try await self.memberRows(name)
+                if rows != expected { return "\(name): \(rows)" }
+            }
+            return nil
+        }
+    }
+}
