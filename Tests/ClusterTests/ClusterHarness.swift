@@ -58,10 +58,15 @@ final class LocalCluster: @unchecked Sendable {
 
     func kill(_ name: String) { nodes[name]?.kill() }
 
-    /// Starts one more node, `name`, with an empty file and `--join` through the members named
-    /// by `through`, and waits until it listens (it listens once it has joined).
-    func join(_ name: String, through: [String], extraArguments: [String]? = nil) async throws {
-        let port = try unusedLocalPortRange(count: 1)
+    /// Starts one more node, `name`, with `--join` through the members named by `through` (on the
+    /// port it had with `samePort`), and waits until it listens (it listens once it has joined).
+    func join(_ name: String, through: [String], samePort: Bool = false, extraArguments: [String]? = nil) async throws {
+        let port: Int
+        if samePort, let url = urls[name], let old = Int(url.split(separator: ":").last ?? "") {
+            port = old
+        } else {
+            port = try unusedLocalPortRange(count: 1)
+        }
         urls[name] = "http://127.0.0.1:\(port)"
         var arguments = ["--id", name, "--port", String(port), "--db", databasePath(name), "--log-level", "info"]
         for member in through { arguments += ["--join", urls[member]!] }
@@ -71,6 +76,11 @@ final class LocalCluster: @unchecked Sendable {
         clients[name] = nil
         nodes[name]?.kill()
         nodes[name] = try await NodeProcess.start(arguments, logFile: directory.appendingPathComponent("\(name).log"))
+    }
+
+    /// Deletes a node's database files (after a kill): the machine is replaced by an empty one.
+    func wipe(_ name: String) {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: databasePath(name) + suffix) }
     }
 
     /// Takes `name` out of the list the harness checks (after it was removed from the cluster).

@@ -80,6 +80,58 @@ struct MembershipTests {
             }
         }
     }
+
+    @Test func aKilledNodeIsReplacedByAnEmptyOneUnderTheSameIdAndThenByANewId() async throws {
+        try await withCluster(extraArguments: Self.fast) { cluster in
+            let history = History()
+            for index in 0..<30 { _ = try await cluster.put("before\(index)", "v\(index)", on: ["A", "B", "C"][index % 3], recordingIn: history) }
+            try await cluster.waitForConvergence()
+
+            // C's machine dies; a new one with an empty file takes its id and address.
+            cluster.kill("C")
+            cluster.wipe("C")
+            for index in 0..<10 { _ = try await cluster.put("while\(index)", "v\(index)", on: "A", recordingIn: history) }
+            try await cluster.join("C", through: ["B"], samePort: true)
+            _ = try await cluster.put("onNewC", "hello", on: "C", recordingIn: history)
+            _ = try await cluster.converge(checking: history, seed: 0)
+            let epochs = try await cluster.query("A", "SELECT epoch FROM peers WHERE id = 'C'")
+            #expect(epochs.first?.first == (try await cluster.client("C").status().epoch), "A talks to the new file of C")
+
+            // It dies too; this time a machine with a new id, F, replaces it, and C is removed.
+            cluster.kill("C")
+            try await cluster.join("F", through: ["A"])
+            _ = try await cluster.client("A").removeMember("C")
+            cluster.forget("C")
+            _ = try await cluster.put("onF", "hello", on: "F", recordingIn: history)
+            _ = try await cluster.converge(checking: history, seed: 0)
+            try await cluster.waitForMembers(["A active", "B active", "C removed", "F active"])
+        }
+    }
+
+    @Test func aStrangerWithoutTheTokenCannotJoin() async throws {
+        try await withTemporaryDirectory { directory in
+            let token = directory.appendingPathComponent("token")
+            let wrongToken = directory.appendingPathComponent("wrong-token")
+            #expect(FileManager.default.createFile(atPath: token.path, contents: Data("the-secret\n".utf8), attributes: [.posixPermissions: 0o600]))
+            #expect(FileManager.default.createFile(atPath: wrongToken.path, contents: Data("a-guess\n".utf8), attributes: [.posixPermissions: 0o600]))
+            try await withCluster(extraArguments: Self.fast + ["--cluster-token-file", token.path]) { cluster in
+                for (name, tokenArguments) in [("M", ["--cluster-token-file", wrongToken.path]), ("N", [])] {
+                    let result = try await runCommand(
+                        Products.executable("kvnode"),
+                        ["--id", name, "--port", "0", "--db", directory.appendingPathComponent("\(name).db").path, "--join", cluster.urls["A"]!]
+                            + tokenArguments,
+                        timeout: .seconds(60))
+                    #expect(result.status == 1)
+                    #expect(result.stderr.contains("cannot join the cluster") && result.stderr.contains("401"), "\(result.stderr)")
+                }
+                #expect(try await cluster.memberRows("A").isEmpty, "no member row was written")
+                #expect(try await cluster.client("A").members().members.map(\.id) == ["A", "B", "C"])
+                // With the token, the same join works.
+                try await cluster.join("D", through: ["A"])
+                try await cluster.waitForMembers(["A active", "B active", "C active", "D active"])
+            }
+        }
+    }
 }
 
 extension LocalCluster {
