@@ -49,6 +49,9 @@ struct KVNodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("join"), help: ArgumentHelp("A member of a running cluster to join through (http(s)://HOST:PORT). Repeat to name several; they are tried in turn until one adds this node. Needs the cluster's token (and, with TLS, a certificate from its CA). Start a new node with an empty --db.", valueName: "URL"))
     var joins: [String] = []
 
+    @Option(help: ArgumentHelp("How long --join keeps trying the members it names before the node gives up starting.", valueName: "seconds"))
+    var joinTimeout: Double = 60
+
     @Option(help: ArgumentHelp("How the other members reach this node, as http(s)://HOST:PORT; by default the address it listens on (--host, --port). Needed when it listens on 0.0.0.0 or behind NAT.", valueName: "URL"))
     var advertiseURL: String?
 
@@ -129,6 +132,7 @@ struct KVNodeCommand: AsyncParsableCommand {
                 throw ValidationError("'\(url)' is not a node URL like http://HOST:PORT (in --join or --advertise-url)")
             }
         }
+        guard joinTimeout > 0 else { throw ValidationError("--join-timeout must be positive") }
         if advertiseURL == nil, joins.isEmpty == false, host == "0.0.0.0" || host == "::" {
             throw ValidationError("--join with --host \(host) needs --advertise-url: the others cannot reach this node at \(host)")
         }
@@ -174,6 +178,7 @@ struct KVNodeCommand: AsyncParsableCommand {
         configuration.peers = try parsedPeers()
         configuration.joinURLs = joins
         configuration.advertiseURL = advertiseURL
+        configuration.joinTimeout = .milliseconds(Int64(joinTimeout * 1000))
         configuration.sync = sync
         configuration.maxValueBytes = maxValueBytes
         configuration.groupCommit = !noGroupCommit

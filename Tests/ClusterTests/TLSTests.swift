@@ -204,6 +204,44 @@ struct TLSTests {
         }
     }
 
+    /// Joining a TLS cluster takes the token and a certificate from the cluster's CA: a node with
+    /// the token and the cluster's CA to trust, but its own certificate from another CA, is not
+    /// added; with a certificate of the cluster's CA it is.
+    @Test func aNodeWithACertificateFromAnotherCACannotJoin() async throws {
+        try await withTemporaryDirectory { directory in
+            let files = try await Files.make(in: directory)
+            let (nodes, urls) = try await startNodes(["A", "B"], files: files) { _ in files.clusterFlags }
+            defer { for node in nodes.values { node.kill() } }
+            let port = try unusedLocalPortRange(count: 1)
+            let stranger = try await runCommand(
+                Products.executable("kvnode"),
+                [
+                    "--id", "S", "--port", String(port), "--db", files.path("S.db"), "--join", urls["A"]!,
+                    "--tls-cert", files.foreignNode.certificate, "--tls-key", files.foreignNode.key,
+                    "--tls-ca-file", files.ca.certificate, "--cluster-token-file", files.token, "--join-timeout", "2",
+                ],
+                timeout: .seconds(60))
+            #expect(stranger.status == 1)
+            #expect(stranger.stderr.contains("cannot join the cluster"), "\(stranger.stderr)")
+            print("the stranger's last line: \(stranger.stderr.split(separator: "\n").last ?? "")")
+            let tls = try ClientTLS(caFile: files.ca.certificate)
+            let a = try KVClient(node: urls["A"]!, timeout: .seconds(10), tls: tls)
+            defer { Task { await a.close() } }
+            #expect(try await a.members().members.map(\.id) == ["A", "B"], "the stranger was not added")
+
+            let joined = try await NodeProcess.start(
+                ["--id", "D", "--port", String(port), "--db", files.path("D.db"), "--join", urls["A"]!, "--anti-entropy-interval", "0.3"]
+                    + files.clusterFlags,
+                logFile: URL(fileURLWithPath: files.path("D.log")))
+            defer { joined.kill() }
+            _ = try await a.put("x", value: Array("to the new member".utf8))
+            let d = try KVClient(node: joined.url, timeout: .seconds(10), tls: tls)
+            defer { Task { await d.close() } }
+            try await poll("x to reach D over TLS") { try await d.get("x") == nil ? "not yet" : nil }
+            #expect(try await a.members().members.map(\.id) == ["A", "B", "D"])
+        }
+    }
+
     /// The intruder knows the token and claims C, an id the cluster expects, and even trusts the
     /// cluster's CA: only its certificate is wrong (a foreign CA's), or missing.
     @Test(arguments: ["foreign certificate", "no certificate"])
