@@ -81,6 +81,8 @@ struct APIError: Error, Sendable {
             case .notGreeted: return APIError(status: .conflict, code: "hello_first", detail: error.description)
             case .gap: return APIError(status: .conflict, code: "feed_gap", detail: error.description)
             }
+        case let error as RemovalRefused:
+            return APIError(status: .conflict, code: "ask_another_member", detail: error.description)
         case let error as StoreError:
             if case .diskFull = error {
                 return APIError(status: .insufficientStorage, code: "insufficient_storage", detail: error.description)

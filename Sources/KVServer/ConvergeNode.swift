@@ -284,7 +284,13 @@ struct ReplicationService: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            guard (try? await membersReady.value()) != nil else { return }
+            // A start that fails (a port taken) or a stop before the join ends cancels this wait.
+            let ready = try? await withTaskCancellationHandler {
+                try await membersReady.value()
+            } onCancel: {
+                membersReady.resolve(.failure(CancellationError()))
+            }
+            guard ready != nil else { return }
             await replicator.run()
         }
     }

@@ -69,6 +69,13 @@ struct KVResponder: Sendable {
                 return refuse(error)
             }
             return (route == .hello ? 64 * 1024 : Self.maxBatchBytes, nil)
+        case (.join, .POST):
+            do {
+                try peers.authenticateJoin(authorization: head.headers.first(name: "authorization"))
+            } catch {
+                return refuse(error)
+            }
+            return (64 * 1024, nil)
         default:
             return (Self.maxOtherBodyBytes, nil)
         }

@@ -138,8 +138,13 @@ public final class Replicator: ReplicationGate, Sendable {
     private func keepTime() async {
         while !Task.isCancelled {
             let now = self.now
-            let wake = core.withLock { $0?.nextWake(after: now) }
-            let pause = min(Self.timerResolution, max(.milliseconds(1), (wake ?? now + Self.timerResolution) - now))
+            let (wake, alone) = core.withLock { ($0?.nextWake(after: now), $0?.sessions.isEmpty ?? true) }
+            // A node without peers has nothing to time until a member joins, and
+            // `syncMembers` steps the core itself then.
+            let pause =
+                alone
+                ? Self.membershipInterval
+                : min(Self.timerResolution, max(.milliseconds(1), (wake ?? now + Self.timerResolution) - now))
             do {
                 try await Task.sleep(for: pause)
             } catch {
@@ -453,8 +458,10 @@ extension Replicator {
     }
 
     /// Writes `id`'s member row as removed, for replication to carry everywhere, and drops the
-    /// link to it now; false when no member of that id is known here.
+    /// link to it now; false when no member of that id is known here. A node cannot remove
+    /// itself this way (`RemovalRefused`): it would drop its links before the row left it.
     public func removeMember(_ id: NodeID) async throws -> Bool {
+        guard id != configuration.identity else { throw RemovalRefused(node: id) }
         try await membership.refresh(from: store)
         guard let member = membership.all.first(where: { $0.id == id }) else { return false }
         if member.state != .removed {
@@ -464,5 +471,13 @@ extension Replicator {
         }
         await syncMembers()
         return true
+    }
+}
+
+/// `DELETE /members/{id}` sent to the member it names.
+public struct RemovalRefused: Error, CustomStringConvertible {
+    public let node: NodeID
+    public var description: String {
+        "node \(node) cannot remove itself: it would stop replicating before its removal reached the others; send the removal to another member (kv --node URL members remove \(node))"
     }
 }

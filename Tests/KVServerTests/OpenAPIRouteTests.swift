@@ -1,6 +1,7 @@
 import Foundation
 import KVClient
 import KVCore
+import KVStore
 @testable import KVServer
 import NodeHTTP
 import Testing
@@ -31,7 +32,9 @@ struct OpenAPIRouteTests {
 
     @Test func everyOperationAnswersAStatusItListsAndOtherMethodsAre405() async throws {
         let operations = try operations()
-        try await withNode { _, client in
+        // A peer named like the probe key, at an address nothing listens on: the member that
+        // `DELETE /members/{id}` removes.
+        try await withNode(configure: { $0.peers = [PeerConfig(id: try! NodeID("openapi-probe"), url: "http://127.0.0.1:9")] }) { _, client in
             // PUT first, so the GET and the watch find the key and the DELETE comes last.
             let order = ["PUT", "GET", "DELETE"]
             let rank = { (operation: OpenAPIOperation) in order.firstIndex(of: operation.method) ?? 1 }
@@ -71,7 +74,7 @@ struct OpenAPIRouteTests {
 
     /// `{key}` filled in with a key.
     private static func concrete(_ path: String) -> String {
-        path.replacingOccurrences(of: "{key}", with: "openapi-probe")
+        path.replacingOccurrences(of: "{key}", with: "openapi-probe").replacingOccurrences(of: "{id}", with: "openapi-probe")
     }
 
     /// Sends a valid request for `operation` and returns the status. A watch is an endless
