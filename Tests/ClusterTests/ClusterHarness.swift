@@ -78,6 +78,14 @@ final class LocalCluster: @unchecked Sendable {
         nodes[name] = try await NodeProcess.start(arguments, logFile: directory.appendingPathComponent("\(name).log"))
     }
 
+    /// Restarts a stopped node with its arguments plus `extraArguments` (kept for later restarts).
+    func restart(_ name: String, extraArguments: [String]) async throws {
+        let arguments = arguments(for: name) + extraArguments
+        joinedArguments[name] = arguments
+        nodes[name]?.kill()
+        nodes[name] = try await NodeProcess.start(arguments, logFile: directory.appendingPathComponent("\(name).log"))
+    }
+
     /// Deletes a node's database files (after a kill): the machine is replaced by an empty one.
     func wipe(_ name: String) {
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: databasePath(name) + suffix) }

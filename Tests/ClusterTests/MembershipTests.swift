@@ -132,6 +132,60 @@ struct MembershipTests {
             }
         }
     }
+
+    @Test func aJoinDuringAPartitionReachesTheCutOffSideAfterHealing() async throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        try await withPartitionedCluster(seed: seed, extraArguments: Self.fast) { network in
+            let cluster = network.cluster
+            network.partition([["A", "B"], ["C"]])
+            let history = History()
+            _ = try await cluster.put("before", "x", on: "C", recordingIn: history)
+            try await cluster.join("D", through: ["A"])
+            _ = try await cluster.put("onD", "joined while C was cut off", on: "D", recordingIn: history)
+            _ = try await cluster.put("onC", "written apart", on: "C", recordingIn: history)
+            try await cluster.waitForValue("onD", "joined while C was cut off", on: "B")
+            #expect(try await cluster.memberRows("C").isEmpty, "C has not heard of the join yet")
+            network.heal()
+            _ = try await cluster.converge(checking: history, seed: seed)
+            try await cluster.waitForMembers(["A active", "B active", "C active", "D active"])
+        }
+    }
+
+    @Test func aRemovalOnOneSideOfASplitAndAConflictingAddressChangeConvergeToOneMemberList() async throws {
+        let seed = UInt64.random(in: 0...UInt64.max)
+        try await withPartitionedCluster(seed: seed, names: ["A", "B", "C", "D"], extraArguments: Self.fast) { network in
+            let cluster = network.cluster
+            // A join (of E, gone at once) writes every member's row; the changes below overwrite rows.
+            try await cluster.join("E", through: ["A"])
+            try await cluster.waitForMembers(["A active", "B active", "C active", "D active", "E active"])
+            cluster.kill("E")
+            _ = try await cluster.client("B").removeMember("E")
+            cluster.forget("E")
+            try await cluster.waitForMembers(["A active", "B active", "C active", "D active", "E removed"])
+
+            // A split: A removes D on its side while C, on the other, sees D restart at another
+            // address, which D writes as its own row: two versions of D's row at one moment.
+            network.partition([["A", "B"], ["C", "D"]])
+            let history = History()
+            _ = try await cluster.client("A").removeMember("D")
+            cluster.stop("D")
+            let port = String(cluster.urls["D"]!.split(separator: ":").last!)
+            try await cluster.restart("D", extraArguments: ["--advertise-url", "http://localhost:\(port)"])
+            _ = try await cluster.put("sideAB", "1", on: "B", recordingIn: history)
+            _ = try await cluster.put("sideCD", "2", on: "C", recordingIn: history)
+            network.heal()
+
+            // One version of D's row wins everywhere; A, B and C hold identical rows.
+            try await poll("A, B and C to agree on D's member row", timeout: .seconds(30)) {
+                let rows = try await ["A", "B", "C"].asyncMap { try await cluster.query($0, "SELECT id, state, url, lamport, origin FROM members ORDER BY id") }
+                return rows.allSatisfy { $0 == rows[0] } ? nil : "\(rows)"
+            }
+            let winner = try await cluster.query("A", "SELECT state FROM members WHERE id = 'D'").first?.first
+            print("seed \(seed): D's row after the conflict: \(winner ?? "?")")
+            if winner == "removed" { cluster.forget("D") }
+            _ = try await cluster.converge(checking: history, seed: seed)
+        }
+    }
 }
 
 extension LocalCluster {

@@ -95,10 +95,10 @@ final class PartitionedCluster: @unchecked Sendable {
 /// Runs `body` with a fresh three-node cluster behind proxies, started, and tears down nodes and
 /// proxies on every path (node logs are printed on failure, as `withCluster` does).
 func withPartitionedCluster(
-    seed: UInt64, extraArguments: [String] = [], start: Bool = true,
+    seed: UInt64, names: [String] = ["A", "B", "C"], extraArguments: [String] = [], start: Bool = true,
     _ body: (PartitionedCluster) async throws -> Void
 ) async throws {
-    try await withCluster(extraArguments: extraArguments, start: false) { cluster in
+    try await withCluster(names: names, extraArguments: extraArguments, start: false) { cluster in
         let network = try PartitionedCluster(cluster, seed: seed)
         defer { network.close() }
         if start { try await cluster.start() }
