@@ -10,7 +10,7 @@ public struct StoreDigest: Sendable, Equatable {
 
     /// Indexed by bucket number, 0–255.
     public var buckets: [Bucket]
-    /// Live keys and all rows (tombstones included).
+    /// Live keys (member rows left out) and all rows (tombstones and member rows included).
     public var liveKeys: Int
     public var rows: Int
 
@@ -53,7 +53,8 @@ extension KVStore {
                         digest.buckets[bucket].hash &+= RowDigest.rowHash(
                             key: entry.key, lamport: entry.lamport, origin: entry.origin, deleted: entry.deleted,
                             valueHash: entry.valueHash)
-                        digest.liveKeys += 1
+                        // Member rows are hashed (so anti-entropy repairs them) but are not keys.
+                        if MemberRow.id(ofKey: entry.key) == nil { digest.liveKeys += 1 }
                     }
                 }
                 return digest

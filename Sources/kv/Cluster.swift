@@ -1,5 +1,6 @@
 import ArgumentParser
 import KVClient
+import KVCore
 
 /// `kv cluster …`: run a local cluster, and see whether any cluster has converged.
 struct Cluster: AsyncParsableCommand {
@@ -18,7 +19,7 @@ struct Cluster: AsyncParsableCommand {
               kv cluster down
             """,
         subcommands: [
-            ClusterUp.self, ClusterPs.self, ClusterStop.self, ClusterKill.self, ClusterStart.self,
+            ClusterUp.self, ClusterAdd.self, ClusterPs.self, ClusterStop.self, ClusterKill.self, ClusterStart.self,
             ClusterDown.self, ClusterStatus.self, ClusterVerify.self,
         ]
     )
@@ -59,13 +60,40 @@ struct NodeSelection: ParsableArguments {
 
     var requestTimeout: Duration { global.requestTimeout }
 
-    /// The nodes, named by the local cluster's record when they come from it.
-    func targets() throws(Failure) -> [SurveyTarget] {
+    /// The nodes given (`--node`) or recorded by the local cluster, named by the record when they
+    /// come from it.
+    func givenTargets() throws(Failure) -> [SurveyTarget] {
         if !global.nodes.isEmpty {
             return global.nodes.map { SurveyTarget(name: nil, url: $0) }
         }
         let manifest = try dataOption.directory.loadManifest()
         return manifest.nodes.map { SurveyTarget(name: $0.name, url: manifest.url(of: $0)) }
+    }
+
+    /// The cluster's members as the first given node that answers lists them (`GET /members`):
+    /// the given nodes less the removed members, plus the active members not given. The given
+    /// nodes alone when none answers (the survey then reports them down).
+    func targets() async throws -> [SurveyTarget] {
+        let given = try givenTargets()
+        let token = try global.clientToken()
+        let tls = try global.clientTLS()
+        for target in given {
+            guard let client = try? KVClient(node: target.url, timeout: requestTimeout, token: token, tls: tls) else { continue }
+            let reply = try? await client.members()
+            await client.close()
+            guard let members = reply?.members else { continue }
+            let removed = members.filter { $0.state == "removed" }
+            var targets = given.filter { target in
+                !removed.contains { $0.id == target.name || $0.url == target.url }
+            }
+            for member in members where member.state != "removed" {
+                if !targets.contains(where: { $0.name == member.id || $0.url == member.url }) {
+                    targets.append(SurveyTarget(name: member.id, url: member.url))
+                }
+            }
+            return targets
+        }
+        return given
     }
 }
 

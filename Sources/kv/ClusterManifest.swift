@@ -15,9 +15,12 @@ struct ClusterManifest: Codable, Equatable {
         /// The node's RESP (Redis protocol) port; absent when it serves none (and in files
         /// written before RESP).
         var respPort: Int?
+        /// Added with `kv cluster add`: starts with `--join` instead of `--peer` flags; absent
+        /// for the nodes of `up` (and in files written before membership).
+        var joined: Bool?
 
         enum CodingKeys: String, CodingKey {
-            case name, port, pid
+            case name, port, pid, joined
             case respPort = "resp_port"
         }
     }
@@ -53,8 +56,8 @@ struct ClusterManifest: Codable, Equatable {
 
     func index(of name: String) -> Int? { nodes.firstIndex { $0.name == name } }
 
-    /// The `kvnode` arguments of node `index`: its id, address, file, every other node as a
-    /// peer, then `nodeArguments`.
+    /// The `kvnode` arguments of node `index`: its id, address, file, the nodes of `up` as
+    /// peers (a node added later: `--join` through every other node instead), then `nodeArguments`.
     func kvnodeArguments(for index: Int, directory: ClusterDirectory) -> [String] {
         let node = nodes[index]
         var arguments = [
@@ -63,7 +66,11 @@ struct ClusterManifest: Codable, Equatable {
         ]
         if let respPort = node.respPort { arguments += ["--resp-port", String(respPort)] }
         for peer in nodes where peer.name != node.name {
-            arguments += ["--peer", "\(peer.name)=\(url(of: peer))"]
+            if node.joined == true {
+                arguments += ["--join", url(of: peer)]
+            } else if peer.joined != true {
+                arguments += ["--peer", "\(peer.name)=\(url(of: peer))"]
+            }
         }
         return arguments + nodeArguments
     }

@@ -39,7 +39,7 @@ struct ClusterStatus: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let targets = try selection.targets()
+        let targets = try await selection.targets()
         let token = try selection.global.clientToken()
         let tls = try selection.global.clientTLS()
         let clock = ContinuousClock()

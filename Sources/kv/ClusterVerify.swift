@@ -26,7 +26,7 @@ struct ClusterVerify: AsyncParsableCommand {
     @OptionGroup var selection: NodeSelection
 
     func run() async throws {
-        let targets = try selection.targets()
+        let targets = try await selection.targets()
         let token = try selection.global.clientToken()
         let tls = try selection.global.clientTLS()
         let reports = await ClusterSurvey.take(targets, timeout: selection.requestTimeout, token: token, tls: tls)

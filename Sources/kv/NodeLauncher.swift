@@ -1,4 +1,5 @@
 import KVClient
+import KVCore
 
 #if canImport(Glibc)
     import Glibc
@@ -73,6 +74,33 @@ struct NodeLauncher {
                     message: "node \(name) (pid \(late.pid)) did not answer /health within \(wait); the end of \(directory.shownLogPath(of: name)):",
                     status: ExitStatus.failed,
                     details: directory.logTail(of: name, since: late.logOffset))
+            }
+            try? await Task.sleep(for: .milliseconds(50))  // polling to a deadline
+        }
+    }
+
+    /// Polls until the node `started` lists a member besides itself (`GET /members`), which it
+    /// does once a member added it. Throws, with the end of its log, if it exits first (a join
+    /// refused) or does not within `wait`.
+    func waitUntilJoined(_ started: Started, manifest: ClusterManifest) async throws(Failure) {
+        let node = manifest.nodes[started.index]
+        let client = try? KVClient(node: manifest.url(of: node), timeout: .seconds(1))
+        defer { if let client { Task { await client.close() } } }
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: wait)
+        while true {
+            if case .gone(let status) = NodeProcesses.liveness(pid: started.pid, id: node.name) {
+                throw Failure(
+                    message: "node \(node.name) \(status.map { "exited with status \($0)" } ?? "exited") while joining; the end of \(directory.shownLogPath(of: node.name)):",
+                    status: ExitStatus.failed,
+                    details: directory.logTail(of: node.name, since: started.logOffset))
+            }
+            if let members = try? await client?.members().members, members.count > 1 { return }
+            if clock.now >= deadline {
+                throw Failure(
+                    message: "node \(node.name) (pid \(started.pid)) did not join within \(wait); the end of \(directory.shownLogPath(of: node.name)):",
+                    status: ExitStatus.failed,
+                    details: directory.logTail(of: node.name, since: started.logOffset))
             }
             try? await Task.sleep(for: .milliseconds(50))  // polling to a deadline
         }

@@ -264,6 +264,31 @@ struct ClusterCommandTests {
         #expect(result.stderrLines.count == 1, "\(result.stderr)")
     }
 
+    @Test("add joins a fourth node; status and verify follow the members as one is removed")
+    func addAndRemove() async throws {
+        try await withKVCluster { cluster in
+            #expect(try await cluster.kv("--node", cluster.url("A"), "put", "x", "1").status == 0)
+            let added = try await cluster.kv("cluster", "add")
+            #expect(added.status == 0, "\(added.stderr)")
+            #expect(added.stdoutLines.count == 1 && added.stdoutText.hasPrefix("D  http://127.0.0.1:"), "\(added.stdoutText)")
+            let converged = try await cluster.waitForStatus(0)
+            #expect(converged.stdoutLines.last == "converged: 4/4 nodes hold the same 1 key", "\(converged.stdoutText)")
+            #expect(try await cluster.kv("cluster", "ps").stdoutLines.count == 5)
+
+            // Asked through one node, status finds every member.
+            let throughB = try await cluster.kv("cluster", "status", "--node", cluster.url("B"))
+            #expect(throughB.stdoutLines.last == "converged: 4/4 nodes hold the same 1 key", "\(throughB.stdoutText)")
+
+            let removed = try await cluster.kv("--node", cluster.url("A"), "members", "remove", "D")
+            #expect(removed.status == 0, "\(removed.stderr)")
+            #expect(removed.stdoutLines.contains { $0.hasPrefix("D ") && $0.contains(" removed ") }, "\(removed.stdoutText)")
+            #expect(try await cluster.kv("cluster", "stop", "D").status == 0)
+            let verified = try await cluster.kv("cluster", "verify")
+            #expect(verified.status == 0, "\(verified.stdoutText) \(verified.stderr)")
+            #expect(verified.stdoutLines.last?.contains("3/3") == true, "\(verified.stdoutText)")
+        }
+    }
+
     @Test("status and verify exit 2 with one verdict line when no node answers")
     func unreachableNodes() async throws {
         let url = "http://127.0.0.1:\(try unusedLocalPort())"
