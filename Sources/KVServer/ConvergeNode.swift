@@ -76,7 +76,10 @@ public final class ConvergeNode: Sendable {
             responder: responder,
             onListening: { port in bound.resolve(.success("\(scheme)://\(configuration.host):\(port)")) })
         var services: [any Service] = [
-            ReplicationService(replicator: replicator, membersReady: membersReady), server, ShutdownSignalService(signal: shutdown),
+            ReplicationService(
+                replicator: replicator, membersReady: membersReady,
+                leaveWithin: configuration.leaveOnStop ? configuration.leaveTimeout : nil),
+            server, ShutdownSignalService(signal: shutdown),
             ExpirySweeper(store: store, interval: configuration.expirySweepInterval, logger: logger),
         ]
         let respBound = BoundAddress()
@@ -99,7 +102,8 @@ public final class ConvergeNode: Sendable {
             services: services,
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: Self.quietLogger(logger))
-        groupConfiguration.maximumGracefulShutdownDuration = Self.maximumGracefulStop
+        groupConfiguration.maximumGracefulShutdownDuration =
+            Self.maximumGracefulStop + (configuration.leaveOnStop ? configuration.leaveTimeout : .zero)
         let group = ServiceGroup(configuration: groupConfiguration)
         let task = Task {
             do {
@@ -281,17 +285,41 @@ struct ReplicationService: Service {
     let replicator: Replicator
     /// Resolved once the node knows its members (after `--join`); replication waits for it.
     fileprivate let membersReady: BoundAddress
+    /// With `--leave`: on a graceful stop, hand off and leave the cluster first (`Replicator.leave`).
+    var leaveWithin: Duration?
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            // A start that fails (a port taken) or a stop before the join ends cancels this wait.
-            let ready = try? await withTaskCancellationHandler {
-                try await membersReady.value()
-            } onCancel: {
-                membersReady.resolve(.failure(CancellationError()))
+        if let leaveWithin {
+            // Replication is the first service started, so the last one stopped: the listeners
+            // have closed (no client write arrives any more) when the hand-off begins.
+            try await withThrowingDiscardingTaskGroup { group in
+                // Not stopped by the graceful shutdown itself: the hand-off needs it running.
+                group.addTask { await runOnceMembersKnown() }
+                do {
+                    try await gracefulShutdown()
+                    await replicator.leave(within: leaveWithin)
+                } catch {
+                    // Cancelled (a failed start): nothing was joined to leave.
+                }
+                group.cancelAll()
             }
-            guard ready != nil else { return }
-            await replicator.run()
+            return
         }
+        try await runUntilCancelled()
+    }
+
+    private func runUntilCancelled() async throws {
+        await cancelWhenGracefulShutdown { await runOnceMembersKnown() }
+    }
+
+    private func runOnceMembersKnown() async {
+        // A start that fails (a port taken) or a stop before the join ends cancels this wait.
+        let ready = try? await withTaskCancellationHandler {
+            try await membersReady.value()
+        } onCancel: {
+            membersReady.resolve(.failure(CancellationError()))
+        }
+        guard ready != nil else { return }
+        await replicator.run()
     }
 }

@@ -27,6 +27,10 @@ public struct NodeConfiguration: Sendable {
     public var advertiseURL: String?
     /// How long a join may keep trying before the node gives up starting.
     public var joinTimeout: Duration = .seconds(60)
+    /// On a graceful stop (SIGTERM), hand off what peers lack and leave the cluster (`--leave`).
+    public var leaveOnStop = false
+    /// How long the hand-off of `leaveOnStop` may take.
+    public var leaveTimeout: Duration = .seconds(30)
     /// `normal` (default): an acknowledged write survives a crash of the process; `full`: it
     /// also survives a power loss, at the price of a sync per group commit.
     public var sync: SyncMode = .normal

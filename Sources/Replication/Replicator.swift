@@ -21,6 +21,8 @@ public final class Replicator: ReplicationGate, Sendable {
     private let makeTransport: @Sendable (PeerConfig) throws -> any PeerTransport
     /// The transport of each active peer, with the URL it was made for.
     private let links = Mutex<[NodeID: (url: String, transport: any PeerTransport)]>([:])
+    /// Set by `leave`: the member list is no longer followed.
+    private let leaving = Mutex(false)
     let core = Mutex<ReplicationCore?>(nil)
     private let origin = ContinuousClock.now
     private let originDate = Date()
@@ -178,8 +180,58 @@ public final class Replicator: ReplicationGate, Sendable {
         }
     }
 
+    /// Leaves the cluster (`kvnode --leave`, on a graceful stop): waits until every active peer
+    /// holds this node's whole feed (what it holds that they may lack), then writes this node's
+    /// member row as removed and waits until every peer holds that too, all within `limit`. The
+    /// links stay up meanwhile. Says in the log how it went; returns true when every peer
+    /// acknowledged both.
+    @discardableResult
+    public func leave(within limit: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        leaving.withLock { $0 = true }
+        let peers = core.withLock { $0?.sessions.map(\.peer) } ?? []
+        guard !peers.isEmpty else {
+            logger.notice("leaving: no peer to hand off to")
+            return true
+        }
+        do {
+            let last = try await store.feedPosition().lastSeq
+            logger.notice("leaving the cluster: handing off this node's \(last) feed rows to \(peers.map(\.rawValue).joined(separator: ", "))")
+            let handedOff = await pollUntil(deadline) { core in
+                core.sessions.allSatisfy { $0.marks.pushedSeq >= last || $0.heldThrough >= last }
+            }
+            var epoch = try await store.feedPosition().epoch
+            if epoch.isEmpty { epoch = "-" }
+            let receipt = try await store.write(
+                Member(id: configuration.identity, url: membership.ownURL, state: .removed, epoch: epoch))
+            let held = await waitUntilHeld(
+                through: receipt.seq, byPeers: peers.count, timeout: max(.milliseconds(1), deadline - ContinuousClock.now))
+            if handedOff, held.count == peers.count {
+                logger.notice("left the cluster: every member holds what this node held, and its removal")
+                return true
+            }
+            let missing = peers.filter { !held.contains($0) }
+            logger.warning("left the cluster without every acknowledgement within \(limit): \(handedOff ? "" : "not every peer holds this node's rows; ")\(missing.isEmpty ? "" : "\(missing.map(\.rawValue).joined(separator: ", ")) did not acknowledge the removal; ")remove it with kv members remove \(configuration.identity) on another member if it still shows")
+            return false
+        } catch {
+            logger.error("cannot leave the cluster: \(error); remove this node with kv members remove \(configuration.identity) on another member")
+            return false
+        }
+    }
+
+    /// Polls the core every 20 ms until `condition` holds or `deadline` passes.
+    private func pollUntil(_ deadline: ContinuousClock.Instant, _ condition: (ReplicationCore) -> Bool) async -> Bool {
+        while ContinuousClock.now < deadline {
+            if core.withLock({ $0.map(condition) ?? false }) { return true }
+            try? await Task.sleep(for: Self.timerResolution)
+        }
+        return core.withLock { $0.map(condition) ?? false }
+    }
+
     /// Brings the links and the core's sessions in line with the member list now.
     public func syncMembers() async {
+        // While leaving, the links stay as they are until the removal has reached every peer.
+        if leaving.withLock({ $0 }) { return }
         let wasRemoved = membership.selfRemoved
         do {
             try await membership.refresh(from: store)

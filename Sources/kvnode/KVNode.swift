@@ -52,6 +52,12 @@ struct KVNodeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How long --join keeps trying the members it names before the node gives up starting.", valueName: "seconds"))
     var joinTimeout: Double = 60
 
+    @Flag(help: "On SIGTERM or SIGINT, leave the cluster: first wait (up to --leave-timeout) until every member holds what this node holds, then mark this node removed everywhere. Its file cannot rejoin afterwards.")
+    var leave = false
+
+    @Option(help: ArgumentHelp("How long --leave may wait for the members' acknowledgements.", valueName: "seconds"))
+    var leaveTimeout: Double = 30
+
     @Option(help: ArgumentHelp("How the other members reach this node, as http(s)://HOST:PORT; by default the address it listens on (--host, --port). Needed when it listens on 0.0.0.0 or behind NAT.", valueName: "URL"))
     var advertiseURL: String?
 
@@ -133,6 +139,7 @@ struct KVNodeCommand: AsyncParsableCommand {
             }
         }
         guard joinTimeout > 0 else { throw ValidationError("--join-timeout must be positive") }
+        guard leaveTimeout > 0 else { throw ValidationError("--leave-timeout must be positive") }
         if advertiseURL == nil, joins.isEmpty == false, host == "0.0.0.0" || host == "::" {
             throw ValidationError("--join with --host \(host) needs --advertise-url: the others cannot reach this node at \(host)")
         }
@@ -179,6 +186,8 @@ struct KVNodeCommand: AsyncParsableCommand {
         configuration.joinURLs = joins
         configuration.advertiseURL = advertiseURL
         configuration.joinTimeout = .milliseconds(Int64(joinTimeout * 1000))
+        configuration.leaveOnStop = leave
+        configuration.leaveTimeout = .milliseconds(Int64(leaveTimeout * 1000))
         configuration.sync = sync
         configuration.maxValueBytes = maxValueBytes
         configuration.groupCommit = !noGroupCommit

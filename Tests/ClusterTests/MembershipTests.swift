@@ -108,6 +108,30 @@ struct MembershipTests {
         }
     }
 
+    @Test func aNodeStoppedWithLeaveHandsOffItsWritesAndIsRemovedEverywhere() async throws {
+        try await withCluster(extraArguments: Self.fast) { cluster in
+            try await cluster.join("D", through: ["A"], extraArguments: Self.fast + ["--leave"])
+            try await cluster.waitForMembers(["A active", "B active", "C active", "D active"])
+            let seed = UInt64.random(in: 0...UInt64.max)
+            let load = try Workload(cluster: cluster, nodes: ["D"], seed: seed, options: .init(clientsPerNode: 4, pause: .zero))
+            try await load.waitForAcknowledged(200)
+            let history = await load.stop()
+            // SIGTERM right after the last acknowledged write: D waits until every member holds
+            // its rows, marks itself removed everywhere, then exits 0.
+            #expect(cluster.stop("D") == 0)
+            #expect(cluster.log("D").contains("left the cluster: every member holds what this node held, and its removal"), "\(cluster.log("D").suffix(800))")
+            cluster.forget("D")
+            try await cluster.waitForMembers(["A active", "B active", "C active", "D removed"])
+            _ = try await cluster.converge(checking: history, seed: seed)
+            try await poll("A, B and C to stop replicating with D") {
+                for name in ["A", "B", "C"] where try await cluster.client(name).status().peers.map(\.id).contains("D") {
+                    return "\(name) still lists D among its peers"
+                }
+                return nil
+            }
+        }
+    }
+
     @Test func aStrangerWithoutTheTokenCannotJoin() async throws {
         try await withTemporaryDirectory { directory in
             let token = directory.appendingPathComponent("token")
