@@ -33,9 +33,12 @@ final class PartitionedCluster: @unchecked Sendable {
             }
         }
         self.proxies = proxies
+        names = cluster.names
     }
 
-    var names: [String] { cluster.names }
+    /// The nodes behind proxies: the cluster's nodes when the proxies were made (a node that
+    /// joins later reaches the others directly).
+    let names: [String]
     var links: [Link] { proxies.keys.sorted { ($0.from, $0.to) < ($1.from, $1.to) } }
 
     func proxy(_ from: String, _ to: String) -> FaultProxy { proxies[Link(from: from, to: to)]! }
