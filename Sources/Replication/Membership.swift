@@ -57,8 +57,14 @@ public final class Membership: Sendable {
     /// Reads the member rows of `store`; true when they changed.
     @discardableResult
     public func refresh(from store: KVStore) async throws -> Bool {
-        let rows = try await store.members()
-        return state.withLock { state in
+        adopt(rows: try await store.members())
+    }
+
+    /// Takes `rows` as the member rows (what `refresh` does after reading them); true when
+    /// they changed.
+    @discardableResult
+    public func adopt(rows: [Member]) -> Bool {
+        state.withLock { state in
             defer { state.rows = rows }
             return state.rows != rows
         }
