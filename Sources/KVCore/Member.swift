@@ -97,9 +97,13 @@ public struct MembersReply: Codable, Sendable, Hashable {
     /// The node that answered.
     public let node: String
     public let members: [MemberInfo]
+    /// In a join's reply only: the answering node's Lamport clock, which the joining node
+    /// observes before its first write.
+    public let clock: Int64?
 
-    public init(node: String, members: [MemberInfo]) {
+    public init(node: String, members: [MemberInfo], clock: Int64? = nil) {
         self.node = node
         self.members = members
+        self.clock = clock
     }
 }

@@ -173,6 +173,9 @@ public final class ConvergeNode: Sendable {
                 return PeerConfig(id: id, url: member.url)
             }
             membership.learn(peers)
+            if let clock = reply.clock, !(try await store.observeClock(clock)) {
+                logger.warning("the clock \(clock) of \(reply.node) is too far ahead to take; this node's first writes may lose to older ones")
+            }
             logger.notice("joined the cluster through \(reply.node): members \(reply.members.map { "\($0.id) (\($0.state))" }.joined(separator: ", "))")
         } else if let own = membership.rows.first(where: { $0.id == configuration.id }), own.state == .active, own.url != url {
             try await store.write(Member(id: configuration.id, url: url, state: .active, epoch: epoch))

@@ -20,3 +20,15 @@ extension KVStore {
         try await put(key: MemberRow.key(of: member.id), value: MemberRow.value(of: member))
     }
 }
+
+extension KVStore {
+    /// Moves this node's Lamport clock up to `lamport` (saved with the node row), so its next
+    /// write is newer than every write the peer that sent it had seen. A joining node takes the
+    /// clock of the member that added it: a file made new under the id of a replaced node
+    /// would otherwise give its first writes versions the old file already used. Returns false
+    /// when the value is too far ahead to trust (`LamportClock.accepts`).
+    @discardableResult
+    public func observeClock(_ lamport: Int64) async throws -> Bool {
+        try await writer.submit { $0.observe(clock: lamport) }
+    }
+}

@@ -36,6 +36,14 @@ final class WriteSession {
         nextSeq = counters.nextSeq
     }
 
+    /// Moves the clock up to `lamport` (a peer's clock) if it is later and within the jump a
+    /// row may make (`LamportClock.accepts`); returns whether it did.
+    func observe(clock lamport: Int64) -> Bool {
+        guard LamportClock.accepts(lamport, now: clock.now) else { return false }
+        clock.observe(lamport)
+        return true
+    }
+
     /// Writes the clock and `next_seq` to the node row.
     func saveCounters() throws {
         try connection.run(

@@ -103,7 +103,8 @@ public struct PeerEndpoint: Sendable {
         try await membership.refresh(from: store)
         return MembersReply(
             node: identity.rawValue,
-            members: membership.all.map { MemberInfo(id: $0.id.rawValue, url: $0.url, state: $0.state.rawValue, reachable: nil, since: nil) })
+            members: membership.all.map { MemberInfo(id: $0.id.rawValue, url: $0.url, state: $0.state.rawValue, reachable: nil, since: nil) },
+            clock: try await store.feedPosition().clock)
     }
 
     // MARK: Hello

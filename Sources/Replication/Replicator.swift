@@ -204,8 +204,14 @@ public final class Replicator: ReplicationGate, Sendable {
             if epoch.isEmpty { epoch = "-" }
             let receipt = try await store.write(
                 Member(id: configuration.identity, url: membership.ownURL, state: .removed, epoch: epoch))
-            let held = await waitUntilHeld(
-                through: receipt.seq, byPeers: peers.count, timeout: max(.milliseconds(1), deadline - ContinuousClock.now))
+            // A peer holds the removal when it acknowledged it, or when it refuses this node as
+            // removed: it may have pulled the row before this node's push arrived, and then it
+            // no longer answers that push.
+            let holdsRemoval = { (session: PeerSession) in
+                session.heldThrough >= receipt.seq || (session.health.lastError?.contains("removed_member") ?? false)
+            }
+            _ = await pollUntil(deadline) { core in core.sessions.allSatisfy(holdsRemoval) }
+            let held = core.withLock { $0?.sessions.filter(holdsRemoval).map(\.peer) } ?? []
             if handedOff, held.count == peers.count {
                 logger.notice("left the cluster: every member holds what this node held, and its removal")
                 return true

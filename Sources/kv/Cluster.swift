@@ -70,11 +70,14 @@ struct NodeSelection: ParsableArguments {
         return manifest.nodes.map { SurveyTarget(name: $0.name, url: manifest.url(of: $0)) }
     }
 
-    /// The cluster's members as the first given node that answers lists them (`GET /members`):
-    /// the given nodes less the removed members, plus the active members not given. The given
-    /// nodes alone when none answers (the survey then reports them down).
+    /// The nodes to survey. Nodes given with `--node` are taken as given: the user chose them.
+    /// The local cluster's nodes are the start: the members as the first of them that answers
+    /// lists them (`GET /members`), less the removed ones, plus active members the record lacks
+    /// (joined by hand). The recorded nodes alone when none answers (the survey then reports
+    /// them down).
     func targets() async throws -> [SurveyTarget] {
         let given = try givenTargets()
+        guard global.nodes.isEmpty else { return given }
         let token = try global.clientToken()
         let tls = try global.clientTLS()
         for target in given {

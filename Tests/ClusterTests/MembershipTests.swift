@@ -110,7 +110,7 @@ struct MembershipTests {
 
     @Test func aNodeStoppedWithLeaveHandsOffItsWritesAndIsRemovedEverywhere() async throws {
         try await withCluster(extraArguments: Self.fast) { cluster in
-            try await cluster.join("D", through: ["A"], extraArguments: Self.fast + ["--leave"])
+            try await cluster.join("D", through: ["A"], extraArguments: Self.fast + ["--leave", "--leave-timeout", "15"])
             try await cluster.waitForMembers(["A active", "B active", "C active", "D active"])
             let seed = UInt64.random(in: 0...UInt64.max)
             let load = try Workload(cluster: cluster, nodes: ["D"], seed: seed, options: .init(clientsPerNode: 4, pause: .zero))
