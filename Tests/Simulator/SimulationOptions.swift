@@ -14,6 +14,9 @@ public struct SimulationOptions: Sendable {
     /// How long the load and the faults last (simulated time); then every fault heals.
     public var workloadSpan: Duration = .seconds(6)
     public var faults: FaultPlan = .standard
+    /// With `faults.membership`: node slots beyond `nodes` that start absent, in nobody's seeds,
+    /// and may join during the load.
+    public var spareNodes = 2
     /// The replication timing, shortened from production's so that rounds happen often.
     public var settings: ReplicationSettings
     /// How long a request may take before its sender gives up (simulated).
@@ -57,6 +60,26 @@ public struct FaultPlan: Sendable, Equatable {
     public var oneNodeDown: Bool = false
     /// The nodes are split in two halves for the whole load, healed at the end.
     public var splitDuringLoad: Bool = false
+    /// Change the members now and then: a spare node joins through a random up member; an up
+    /// member removes another (down for good, or alive: then refused by the others); a member
+    /// crashes and comes back later with the same id and an empty file, and joins again. At
+    /// least two active members always remain, another member keeps its file when one is
+    /// replaced, and a file that holds the only copy of a removal is not lost (a removal lost
+    /// with its file is not modelled).
+    public var membership: Bool = false
+    /// Steers the membership changes clear of two known bugs (docs/reliability.md, "Simulation"),
+    /// so that the runs go on finding others:
+    /// - a join goes only through a member whose file has a row for every removed member
+    ///   (`PeerEndpoint.join` writes a new active row for each member the target knows without a
+    ///   row, from its seeds or a join reply, and that row may win over the removal), and a
+    ///   removal is written only where the victim's newest member row is held (else such a row
+    ///   written elsewhere a moment before may win);
+    /// - a node starts without the removed members among its seeds, as an operator who drops
+    ///   them from `--peer` would (a file with no member rows yet links to a seed that its join
+    ///   reply listed as removed, and brings that member's later writes back into the cluster).
+    ///
+    /// Off, seeds find both (`SimulationTests.knownMembershipBugs`).
+    public var avoidKnownBugs: Bool = true
     /// The average time between two faults.
     public var faultInterval: Duration = .seconds(1)
 
@@ -76,7 +99,11 @@ public struct FaultPlan: Sendable, Equatable {
     public static let none = FaultPlan(
         drop: 0, duplicate: 0, delayMilliseconds: 1...3, partitions: false, crashes: false, clockJumps: false)
 
-    /// Every kind of fault.
-    public static let standard = FaultPlan(
-        drop: 0.02, duplicate: 0.02, delayMilliseconds: 1...30, partitions: true, crashes: true, clockJumps: true)
+    /// Every kind of fault, membership changes included.
+    public static let standard: FaultPlan = {
+        var plan = FaultPlan(
+            drop: 0.02, duplicate: 0.02, delayMilliseconds: 1...30, partitions: true, crashes: true, clockJumps: true)
+        plan.membership = true
+        return plan
+    }()
 }
