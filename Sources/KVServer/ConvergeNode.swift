@@ -158,6 +158,9 @@ public final class ConvergeNode: Sendable {
         let epoch = try await store.feedPosition().epoch
         membership.setOwn(url: url, epoch: epoch)
         try await membership.refresh(from: store)
+        // The members this file replicated with before (its peers table): a node that joined
+        // once knows them after a restart without --join.
+        membership.learn(try await store.peers().map { PeerConfig(id: $0.id, url: $0.url) })
         if !configuration.joinURLs.isEmpty {
             let request = JoinRequest(id: configuration.id.rawValue, url: url, epoch: epoch)
             let reply: MembersReply
@@ -172,7 +175,8 @@ public final class ConvergeNode: Sendable {
                 guard member.state == "active", let id = try? NodeID(member.id), id != configuration.id else { return nil }
                 return PeerConfig(id: id, url: member.url)
             }
-            membership.learn(peers)
+            membership.learn(
+                peers, removed: reply.members.filter { $0.state == "removed" }.compactMap { try? NodeID($0.id) })
             if let clock = reply.clock, !(try await store.observeClock(clock)) {
                 logger.warning("the clock \(clock) of \(reply.node) is too far ahead to take; this node's first writes may lose to older ones")
             }
@@ -180,6 +184,9 @@ public final class ConvergeNode: Sendable {
         } else if let own = membership.rows.first(where: { $0.id == configuration.id }), own.state == .active, own.url != url {
             try await store.write(Member(id: configuration.id, url: url, state: .active, epoch: epoch))
             logger.notice("this node's address changed from \(own.url) to \(url); its member row says so now")
+        } else if let advertised = configuration.advertiseURL, !membership.rows.contains(where: { $0.id == configuration.id }) {
+            // A member known only from flags that says how to reach it: the others learn it.
+            try await store.write(Member(id: configuration.id, url: advertised, state: .active, epoch: epoch))
         }
         if membership.selfRemoved {
             logger.error("this node's file was removed from the cluster (kv members remove); it will not replicate. To join again, start it with a fresh --db and --join")

@@ -18,6 +18,8 @@ public final class Membership: Sendable {
     private struct State {
         var seeds: [PeerConfig]
         var learned: [PeerConfig] = []
+        /// Members a join reply listed as removed: out until their rows arrive.
+        var learnedRemoved: Set<NodeID> = []
         var rows: [Member] = []
         var ownURL: String
         var ownEpoch: String = ""
@@ -45,12 +47,15 @@ public final class Membership: Sendable {
         }
     }
 
-    /// The members a join reply listed: linked to until their rows arrive.
-    public func learn(_ peers: [PeerConfig]) {
+    /// Members known from outside the rows: a join reply's active ones (`peers`), linked to
+    /// until their rows arrive, and its removed ones (`removed`), which stay out even when a
+    /// `--peer` flag names them, until a row says otherwise.
+    public func learn(_ peers: [PeerConfig], removed: [NodeID] = []) {
         state.withLock { state in
             for peer in peers where peer.id != identity && !state.learned.contains(where: { $0.id == peer.id }) {
                 state.learned.append(peer)
             }
+            state.learnedRemoved.formUnion(removed)
         }
     }
 
@@ -91,7 +96,11 @@ public final class Membership: Sendable {
             var peers: [PeerConfig] = []
             var seen: Set<NodeID> = [identity]
             for peer in state.seeds + state.learned where seen.insert(peer.id).inserted {
-                if rowsByID[peer.id]?.state == .removed { continue }
+                if let row = rowsByID[peer.id] {
+                    if row.state == .removed { continue }
+                } else if state.learnedRemoved.contains(peer.id) {
+                    continue
+                }
                 peers.append(peer)
             }
             for row in state.rows where row.state == .active && seen.insert(row.id).inserted {
@@ -106,7 +115,9 @@ public final class Membership: Sendable {
 
     public func admission(of id: NodeID) -> Admission {
         if activePeers.contains(where: { $0.id == id }) { return .member }
-        return state.withLock { $0.rows.contains { $0.id == id && $0.state == .removed } } ? .removed : .stranger
+        return state.withLock { state in
+            state.rows.contains { $0.id == id && $0.state == .removed } || state.learnedRemoved.contains(id)
+        } ? .removed : .stranger
     }
 
     /// Every member known, this node included, removed ones too, ordered by id. A member known
@@ -117,6 +128,9 @@ public final class Membership: Sendable {
             var byID: [NodeID: Member] = [:]
             for peer in state.seeds + state.learned { byID[peer.id] = Member(id: peer.id, url: peer.url, state: .active, epoch: "") }
             byID[identity] = Member(id: identity, url: state.ownURL, state: .active, epoch: state.ownEpoch)
+            for id in state.learnedRemoved where byID[id] != nil {
+                if let member = byID[id] { byID[id] = Member(id: id, url: member.url, state: .removed, epoch: member.epoch) }
+            }
             for row in state.rows { byID[row.id] = row }
             // The URL this node links with, where a --peer flag overrides the advertised one.
             for peer in peers { if let member = byID[peer.id] { byID[peer.id] = Member(id: member.id, url: peer.url, state: member.state, epoch: member.epoch) } }

@@ -68,9 +68,8 @@ public struct PeerEndpoint: Sendable {
         return try await join(request)
     }
 
-    /// Adds the sender to the cluster (docs/protocol.md, "Join"): writes its member row, and the
-    /// rows of this node and of the members it knows only from flags, so that the member list
-    /// lives in the data from the first join on; answers with every member. Joining again with
+    /// Adds the sender to the cluster (docs/protocol.md, "Join"): writes its member row and
+    /// answers with every member this node knows, removed ones included. Joining again with
     /// the same id, URL and epoch writes nothing. A removed member is refused unless its file is
     /// a fresh one (another epoch).
     public func join(_ request: JoinRequest) async throws -> MembersReply {
@@ -91,15 +90,11 @@ public struct PeerEndpoint: Sendable {
         if let row = rows[id], row.state == .removed, row.epoch == request.epoch {
             throw PeerRequestError.removedMember(id.rawValue)
         }
-        var writes: [Member] = []
-        let known = Dictionary((try await store.peers()).map { ($0.id, $0.epoch ?? "") }, uniquingKeysWith: { first, _ in first })
-        for member in membership.all where rows[member.id] == nil && member.id != id {
-            let epoch = member.id == identity ? try await store.feedPosition().epoch : known[member.id] ?? ""
-            writes.append(Member(id: member.id, url: member.url, state: .active, epoch: epoch.isEmpty ? "-" : epoch))
-        }
+        // Only the joiner's row: a row written here for another member (one known only from
+        // flags) could be newer than a removal of it written elsewhere and not arrived yet, and
+        // would undo that removal (found by the simulator, seed 0x5EED_0000 + 177).
         let joiner = Member(id: id, url: request.url, state: .active, epoch: request.epoch)
-        if rows[id] != joiner { writes.append(joiner) }
-        for member in writes { try await store.write(member) }
+        if rows[id] != joiner { try await store.write(joiner) }
         try await membership.refresh(from: store)
         return MembersReply(
             node: identity.rawValue,

@@ -120,23 +120,19 @@ struct SimulationTests {
         #expect(seen.replacements > 0, "no file was replaced")
     }
 
-    /// Bugs the simulator found in the membership code and that are not fixed yet;
-    /// `FaultPlan.avoidKnownBugs` steers the other runs clear of them (docs/reliability.md,
-    /// "Simulation"). When one is fixed, its seed passes, this test fails as "known issue was
-    /// not recorded", and the matching part of `avoidKnownBugs` can go.
+    /// Bugs the simulator found in the membership code, each with the seed that found it, run
+    /// with the steering around them (`FaultPlan.avoidKnownBugs`) off.
     @Test(
-        "known bugs: a join through a node without the removed member's row undoes the removal; a fresh file links to a removed seed",
+        "found bugs stay fixed: a join undid a removal written elsewhere; a fresh file linked to a seed listed as removed",
         arguments: [
-            (UInt64(0x5EED_0000 + 177), "a join through a node that has no row for a removed member writes it active again"),
-            (UInt64(0x5EED_0000 + 1861), "a fresh file links to a --peer seed the join reply listed as removed, and brings its writes back after a purge"),
+            (UInt64(0x5EED_0000 + 177), "a join through a node that has no row for a removed member wrote it active again"),
+            (UInt64(0x5EED_0000 + 1861), "a fresh file linked to a --peer seed the join reply listed as removed, and brought its writes back after a purge"),
         ])
-    func knownMembershipBugs(seed: UInt64, bug: String) async throws {
+    func membershipBugsFound(seed: UInt64, bug: String) async throws {
         var options = Self.options(seed: seed)
         options.faults.avoidKnownBugs = false
         let report = try await Simulation(options).run()
-        withKnownIssue(Comment(rawValue: bug)) {
-            #expect(report.violations.isEmpty, "seed \(seed): \(report.violations)")
-        }
+        #expect(report.violations.isEmpty, "seed \(seed), once \(bug): \(report.violations)")
     }
 
     @Test("with all links up, a write crosses each link about once")

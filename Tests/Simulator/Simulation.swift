@@ -331,10 +331,12 @@ public final class Simulation {
                 queue.schedule(.startAgain(node: node.index), at: now + randomDuration(.milliseconds(100), .milliseconds(500)))
                 return
             }
-            membership.learn(reply.members.compactMap { member in
-                guard member.state == Member.State.active.rawValue, let id = try? NodeID(member.id), id != node.id else { return nil }
-                return PeerConfig(id: id, url: member.url)
-            })
+            membership.learn(
+                reply.members.compactMap { member in
+                    guard member.state == Member.State.active.rawValue, let id = try? NodeID(member.id), id != node.id else { return nil }
+                    return PeerConfig(id: id, url: member.url)
+                },
+                removed: reply.members.filter { $0.state == Member.State.removed.rawValue }.compactMap { try? NodeID($0.id) })
             // As `ConvergeNode` does: the first writes of a file made new under a used id must
             // be newer than the old file's, which the member that added it may have seen.
             if let clock = reply.clock, !(try await store.observeClock(clock)) {
