@@ -130,11 +130,13 @@ public final class ConvergeNode: Sendable {
             await store.close()
             throw error
         }
-        logger.info("node \(nodeID) listening on \(url) (database \(configuration.databasePath), sync \(configuration.sync.rawValue))")
         do {
             try await Self.settleMembership(
                 membership, store: store, url: configuration.advertiseURL ?? url, configuration: configuration, logger: logger)
             membersReady.resolve(.success(""))
+            // Said once the node has joined (it serves meanwhile, but tools and tests that wait
+            // for this line then write with the clock the join gave it).
+            logger.info("node \(nodeID) listening on \(url) (database \(configuration.databasePath), sync \(configuration.sync.rawValue))")
         } catch {
             membersReady.resolve(.failure(error))
             await group.triggerGracefulShutdown()

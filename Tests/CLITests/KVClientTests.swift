@@ -103,7 +103,9 @@ struct KVClientTests {
     @Test("concurrent requests on one client are serialized and all answered")
     func concurrentRequests() async throws {
         try await withNode { node in
-            let client = try KVClient(node: node.url)
+            // 40 requests in a row on one connection, while the suite starts dozens of nodes on
+            // two cores: a generous timeout, since what is tested is the order, not the speed.
+            let client = try KVClient(node: node.url, timeout: .seconds(60))
             let versions = try await withThrowingTaskGroup(of: Int64.self) { group in
                 for index in 0..<40 {
                     group.addTask { try await client.put("key-\(index)", value: Array("\(index)".utf8)).lamport }
