@@ -78,7 +78,7 @@ public struct FaultPlan: Sendable, Equatable {
     ///   them from `--peer` would (a file with no member rows yet links to a seed that its join
     ///   reply listed as removed, and brings that member's later writes back into the cluster).
     ///
-    /// Off, seeds find both (`SimulationTests.knownMembershipBugs`).
+    /// Off (the default), the seeds that found them pass (`SimulationTests.membershipBugsFound`).
     public var avoidKnownBugs: Bool = false
     /// The average time between two faults.
     public var faultInterval: Duration = .seconds(1)
