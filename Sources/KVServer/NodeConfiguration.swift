@@ -40,6 +40,8 @@ public struct NodeConfiguration: Sendable {
     public var groupCommit: Bool = true
     /// Read-only connections serving reads beside the writer. Default 4.
     public var readConnections: Int = 4
+    /// `StoreConfiguration.readCacheBytes`: the read cache's budget; 0 turns it off.
+    public var readCacheBytes: Int = 16 << 20
     /// Close a connection on which nothing arrived for this long, in the middle of a request
     /// too (a body that never finishes). Default 60 s.
     public var idleTimeout: Duration = .seconds(60)
@@ -82,6 +84,7 @@ public struct NodeConfiguration: Sendable {
         var configuration = StoreConfiguration(path: databasePath, nodeID: id, sync: sync)
         configuration.groupCommit = groupCommit
         configuration.readConnections = readConnections
+        configuration.readCacheBytes = readCacheBytes
         configuration.maxDatabaseBytes = maxDatabaseBytes
         configuration.holdInMigrationMarker = holdInMigrationMarker
         configuration.extraPragmas = extraPragmas

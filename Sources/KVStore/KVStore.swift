@@ -11,16 +11,18 @@ public final class KVStore: Sendable {
     public let configuration: StoreConfiguration
     let writer: Writer
     let readers: ReadPool
+    let cache: ReadCache
     private let broadcaster: CommitBroadcaster
     private let logger: Logger
 
     private init(
-        configuration: StoreConfiguration, writer: Writer, readers: ReadPool, broadcaster: CommitBroadcaster,
-        logger: Logger
+        configuration: StoreConfiguration, writer: Writer, readers: ReadPool, cache: ReadCache,
+        broadcaster: CommitBroadcaster, logger: Logger
     ) {
         self.configuration = configuration
         self.writer = writer
         self.readers = readers
+        self.cache = cache
         self.broadcaster = broadcaster
         self.logger = logger
     }
@@ -44,7 +46,9 @@ public final class KVStore: Sendable {
         let path = configuration.path
         try StoreFile.preflight(path: path)
         let broadcaster = CommitBroadcaster()
-        let (writer, node) = try await Writer.start(configuration: configuration, broadcaster: broadcaster, logger: logger)
+        let cache = ReadCache(capacityBytes: configuration.readConnections == 0 ? 0 : configuration.readCacheBytes)
+        let (writer, node) = try await Writer.start(
+            configuration: configuration, broadcaster: broadcaster, cache: cache, logger: logger)
         let readers: ReadPool
         do {
             readers = try ReadPool(
@@ -54,6 +58,7 @@ public final class KVStore: Sendable {
             await writer.stop()
             throw StoreError(error, path: path)
         }
+        if cache.isEnabled { buildKeyFilter(cache.keys, readers: readers, path: path, logger: logger) }
         logger.info(
             "opened store",
             metadata: [
@@ -61,7 +66,8 @@ public final class KVStore: Sendable {
                 "lamport": "\(node.lamport)", "last_seq": "\(node.nextSeq - 1)",
             ])
         return KVStore(
-            configuration: configuration, writer: writer, readers: readers, broadcaster: broadcaster, logger: logger)
+            configuration: configuration, writer: writer, readers: readers, cache: cache, broadcaster: broadcaster,
+            logger: logger)
     }
 
     // MARK: Writes
@@ -122,7 +128,18 @@ public final class KVStore: Sendable {
     /// expired row is there with its value (`Record.value(at:)` hides it): readers decide.
     public func get(key: String) async throws -> StoredRecord? {
         if readsThroughWriter { return try await writer.submit { try $0.connection.record(forKey: key) } }
-        return try readers.read { try $0.record(forKey: key) }
+        return try cachedRead(key)
+    }
+
+    /// A point read through the read cache: a hit answers without SQLite; a miss reads with a
+    /// pooled connection and keeps the row unless a commit touched its stripe meanwhile.
+    private func cachedRead(_ key: String) throws(StoreError) -> StoredRecord? {
+        if let hit = cache.row(key) { return hit }
+        guard cache.keys.mayContain(key) else { return nil }
+        let ticket = cache.ticket(for: key)
+        let row = try readers.read { try $0.record(forKey: key) }
+        if let row { cache.fill(row, ticket: ticket) }
+        return row
     }
 
     /// `get(key:)` for callers that are not tasks. With the read pool (the default) the read
@@ -134,7 +151,7 @@ public final class KVStore: Sendable {
             writer.submit({ try $0.connection.record(forKey: key) }, completion: completion)
             return
         }
-        completion(Result { () throws(StoreError) in try readers.read { try $0.record(forKey: key) } })
+        completion(Result { () throws(StoreError) in try cachedRead(key) })
     }
 
     /// Live keys (tombstones hidden) that start with `prefix` and are greater than `after`,
@@ -194,6 +211,7 @@ public final class KVStore: Sendable {
     /// `commits()` streams. Idempotent.
     public func close() async {
         readers.close()
+        cache.close()
         await writer.stop()
         broadcaster.finish()
         logger.debug("closed store", metadata: ["path": "\(configuration.path)"])

@@ -35,6 +35,10 @@ public struct StoreConfiguration: Sendable {
     public var groupCommit: Bool
     /// The most requests one group commit takes. Default 1024; at least 1 is used.
     public var maxGroupSize: Int
+    /// The read cache in front of the read connections (`ReadCache`): at most this many bytes,
+    /// counted as key and value bytes plus 192 per row. Default 16 MiB; 0 turns it off. Off
+    /// when `readConnections` is 0.
+    public var readCacheBytes: Int = 16 << 20
     /// How long a connection waits for a lock held by another process before failing.
     /// Default 5000 ms.
     public var busyTimeoutMilliseconds: Int

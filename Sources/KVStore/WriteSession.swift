@@ -15,6 +15,13 @@ final class WriteSession {
     var timestamp = WallClock.timestamp()
     /// The two statements every write runs, kept so a write skips the look-up by SQL text.
     private var statements: (local: Statement, remote: Statement)?
+    /// What the running transaction did to each key it wrote, in order, for the read cache:
+    /// the row a client's write stored (the cache keeps it), or nil for a row to forget (a
+    /// replicated row, an expiry, a write undone).
+    private var cacheChanges: [ReadCache.Change] = []
+    /// Rows of `kv` the running transaction's statements changed, counted by SQLite: more than
+    /// `cacheChanges` means a statement changed rows this session cannot name (a purge).
+    private let kvRowChanges: RowChangeCounter
 
     /// The in-memory counters at one moment, to restore when the work after it is undone.
     struct Counters: Equatable {
@@ -22,11 +29,48 @@ final class WriteSession {
         let nextSeq: Int64
     }
 
-    init(connection: Connection, node: NodeRow) {
+    /// Told every key before a statement stores it; nil when the read cache is off.
+    private let keyFilter: KeyFilter?
+
+    init(connection: Connection, node: NodeRow, keyFilter: KeyFilter? = nil) {
+        self.keyFilter = keyFilter
         self.connection = connection
         self.nodeID = node.id
         self.clock = LamportClock(now: node.lamport)
         self.nextSeq = node.nextSeq
+        self.kvRowChanges = connection.countRowChanges(in: "kv")
+    }
+
+    /// What the read cache must learn from the transaction that ran since the last call.
+    enum CacheChanges {
+        /// Every row the transaction changed, named.
+        case rows([ReadCache.Change])
+        /// A statement changed rows it did not name: forget everything.
+        case all
+    }
+
+    /// Where the recorded cache changes stand now, to undo the ones of a request that fails.
+    var cacheChangeMark: Int { cacheChanges.count }
+
+    /// Turns the changes recorded since `mark` into rows to forget: their request was rolled
+    /// back, so the rows they name were not stored.
+    func forgetCacheChanges(since mark: Int) {
+        for index in mark..<cacheChanges.count {
+            cacheChanges[index] = ReadCache.Change(key: cacheChanges[index].key, row: nil)
+        }
+    }
+
+    /// The cache changes of the transaction that just ended, and a clean slate for the next
+    /// one. `committed` false (the transaction rolled back): every change becomes a row to
+    /// forget.
+    func takeCacheChanges(committed: Bool) -> CacheChanges {
+        defer {
+            cacheChanges.removeAll(keepingCapacity: true)
+            kvRowChanges.rows = 0
+        }
+        if kvRowChanges.rows > cacheChanges.count { return .all }
+        if !committed { forgetCacheChanges(since: 0) }
+        return .rows(cacheChanges)
     }
 
     var counters: Counters { Counters(clock: clock, nextSeq: nextSeq) }
@@ -119,6 +163,7 @@ final class WriteSession {
             [.integer(now), .integer(Int64(limit))]
         ) { $0.text(at: 0) }
         for key in keys {
+            cacheChanges.append(ReadCache.Change(key: key, row: nil))
             try connection.run(
                 "UPDATE kv SET value = NULL, deleted = 1, seq = ?, updated_at = ? WHERE key = ?",
                 [.integer(nextSeq), .text(timestamp), .text(key)])
@@ -138,6 +183,7 @@ final class WriteSession {
     /// its version is greater than the stored row's — and says whether it did.
     private func upsert(_ record: Record, onlyIfNewer: Bool) throws -> Bool {
         let statements = try preparedStatements()
+        keyFilter?.add(record.key)
         let changed = try connection.run(
             onlyIfNewer ? statements.remote : statements.local,
             [
@@ -147,6 +193,9 @@ final class WriteSession {
                 record.expiresAt.map(SQLiteValue.integer) ?? .null,
             ])
         guard changed > 0 else { return false }
+        // A client's write is kept for the reads that follow it; a replicated row is only
+        // forgotten, so a catch-up does not fill the cache with rows nobody asked for.
+        cacheChanges.append(ReadCache.Change(key: record.key, row: onlyIfNewer ? nil : StoredRecord(record: record, seq: nextSeq)))
         nextSeq += 1
         return true
     }

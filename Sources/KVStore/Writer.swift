@@ -37,6 +37,7 @@ final class Writer: Sendable {
     private let path: String
     private let groupLimit: Int
     private let broadcaster: CommitBroadcaster
+    private let cache: ReadCache
     private let logger: Logger
 
     private struct StopState {
@@ -44,22 +45,23 @@ final class Writer: Sendable {
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    private init(path: String, groupLimit: Int, broadcaster: CommitBroadcaster, logger: Logger) {
+    private init(path: String, groupLimit: Int, broadcaster: CommitBroadcaster, cache: ReadCache, logger: Logger) {
         self.path = path
         self.groupLimit = groupLimit
         self.broadcaster = broadcaster
+        self.cache = cache
         self.logger = logger
     }
 
     /// Starts the writer thread, which opens the file and bootstraps it (see `Bootstrap`);
     /// returns once it is ready to take requests, or throws the reason it is not.
     static func start(
-        configuration: StoreConfiguration, broadcaster: CommitBroadcaster, logger: Logger
+        configuration: StoreConfiguration, broadcaster: CommitBroadcaster, cache: ReadCache, logger: Logger
     ) async throws -> (Writer, NodeRow) {
         let writer = Writer(
             path: configuration.path,
             groupLimit: configuration.groupCommit ? max(1, configuration.maxGroupSize) : 1,
-            broadcaster: broadcaster, logger: logger)
+            broadcaster: broadcaster, cache: cache, logger: logger)
         let node = try await withCheckedThrowingContinuation { (ready: CheckedContinuation<NodeRow, any Error>) in
             let thread = Thread {
                 // Named from inside: on Linux a name given before `start()` does not reach the
@@ -82,7 +84,7 @@ final class Writer: Sendable {
                     return
                 }
                 ready.resume(returning: node)
-                writer.run(WriteSession(connection: connection, node: node))
+                writer.run(WriteSession(connection: connection, node: node, keyFilter: cache.isEnabled ? cache.keys : nil))
                 connection.close()
                 writer.finish()
             }
@@ -184,6 +186,7 @@ final class Writer: Sendable {
             try connection.transaction(.immediate) {
                 for job in group {
                     let before = session.counters
+                    let cacheMark = session.cacheChangeMark
                     do {
                         let deliver =
                             job.isOneStatement
@@ -192,6 +195,7 @@ final class Writer: Sendable {
                         outcomes.append(.succeeded(deliver: deliver, fail: job.fail))
                     } catch {
                         session.restore(before)
+                        session.forgetCacheChanges(since: cacheMark)
                         outcomes.append(.failed(error: error, fail: job.fail))
                         // Some errors (a full disk, an I/O error) make SQLite roll back the
                         // whole transaction; the rest of the group cannot run in it.
@@ -202,6 +206,7 @@ final class Writer: Sendable {
             }
         } catch {
             session.restore(start)
+            updateCache(session, committed: false)
             logger.error(
                 "write transaction failed; its requests were rolled back",
                 metadata: ["path": "\(path)", "requests": "\(group.count)", "error": "\(StoreError(error, path: path))"])
@@ -216,6 +221,8 @@ final class Writer: Sendable {
             return
         }
         count(group.count, committed: true, took: ContinuousClock.now - began)
+        // Before any answer: a caller told its write is done must not read the old row.
+        updateCache(session, committed: true)
         for outcome in outcomes {
             switch outcome {
             case .succeeded(let deliver, _): deliver()
@@ -224,6 +231,13 @@ final class Writer: Sendable {
         }
         if session.nextSeq != start.nextSeq {
             broadcaster.publish(session.nextSeq - 1)
+        }
+    }
+
+    private func updateCache(_ session: WriteSession, committed: Bool) {
+        switch session.takeCacheChanges(committed: committed) {
+        case .rows(let changes): cache.apply(changes)
+        case .all: cache.invalidateAll()
         }
     }
 

@@ -44,6 +44,8 @@ public final class Connection: @unchecked Sendable {
     public let path: String
     private var handle: OpaquePointer?
     private var cache: [String: Statement] = [:]
+    /// Kept alive for SQLite's update hook, which holds only an unretained pointer to it.
+    private var rowChangeCounter: RowChangeCounter?
 
     /// Opens `path`. Opening is lazy in SQLite: a file that is not a database is only detected
     /// by the first statement that reads it.
@@ -96,6 +98,22 @@ public final class Connection: @unchecked Sendable {
     @discardableResult
     public func enableWAL() throws(SQLiteError) -> String {
         try textValue("PRAGMA journal_mode = WAL")?.lowercased() ?? ""
+    }
+
+    /// Counts, from now on, the rows that statements of this connection insert, update or
+    /// delete in `table` (SQLite's update hook: rowid tables only, not the rows a trigger
+    /// changes in other tables). The counter is read and reset by the connection's owner.
+    public func countRowChanges(in table: String) -> RowChangeCounter {
+        let counter = RowChangeCounter(table: table)
+        rowChangeCounter = counter
+        sqlite3_update_hook(
+            live,
+            { context, _, _, table, _ in
+                guard let context, let table else { return }
+                let counter = Unmanaged<RowChangeCounter>.fromOpaque(context).takeUnretainedValue()
+                if counter.isCounted(table) { counter.rows += 1 }
+            }, Unmanaged.passUnretained(counter).toOpaque())
+        return counter
     }
 
     /// Whether a transaction is open (SQLite is not in autocommit mode).
@@ -259,5 +277,28 @@ public final class Connection: @unchecked Sendable {
         statement.reset()
         statement.clearBindings()
         statement.inUse = false
+    }
+}
+
+/// The rows changed in one table of one connection since the owner last reset `rows`
+/// (`Connection.countRowChanges(in:)`). Owned, like its connection, by one thread at a time.
+public final class RowChangeCounter: @unchecked Sendable {
+    let table: [CChar]
+    /// Rows inserted, updated or deleted in the table.
+    public var rows = 0
+
+    init(table: String) {
+        self.table = Array(table.utf8CString)
+    }
+
+    /// Whether SQLite's table name `name` is the counted table.
+    func isCounted(_ name: UnsafePointer<CChar>) -> Bool {
+        var index = 0
+        while index < table.count {
+            guard name[index] == table[index] else { return false }
+            if table[index] == 0 { return true }
+            index += 1
+        }
+        return false
     }
 }

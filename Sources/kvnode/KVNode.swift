@@ -106,6 +106,9 @@ struct KVNodeCommand: AsyncParsableCommand {
     @Option(help: "Read-only SQLite connections serving reads beside the writer. 0 queues reads behind the writes: only for measuring what the pool buys.")
     var readConnections: Int = 4
 
+    @Option(help: ArgumentHelp("Memory for the cache of rows recently read, or written by clients of this node, in front of the read connections, in MiB (counted as key and value bytes plus 192 per row). 0 turns it off.", valueName: "MiB"))
+    var readCacheMb: Int = 16
+
     @Flag(help: "Commit every write in its own transaction. Slower; only for measuring what group commit buys.")
     var noGroupCommit = false
 
@@ -121,6 +124,7 @@ struct KVNodeCommand: AsyncParsableCommand {
             guard respPort == 0 || respPort != port else { throw ValidationError("--resp-port must differ from --port (\(port))") }
         }
         guard (0...64).contains(readConnections) else { throw ValidationError("--read-connections must be from 0 to 64") }
+        guard (0...65536).contains(readCacheMb) else { throw ValidationError("--read-cache-mb must be from 0 to 65536, got \(readCacheMb)") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be positive") }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
         guard tombstoneGrace >= 0 else { throw ValidationError("--tombstone-grace must not be negative") }
@@ -192,6 +196,7 @@ struct KVNodeCommand: AsyncParsableCommand {
         configuration.maxValueBytes = maxValueBytes
         configuration.groupCommit = !noGroupCommit
         configuration.readConnections = readConnections
+        configuration.readCacheBytes = readCacheMb << 20
         configuration.maxDatabaseBytes = maxDbBytes
         configuration.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
         configuration.maxConnections = maxConnections
