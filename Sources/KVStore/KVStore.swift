@@ -12,13 +12,15 @@ public final class KVStore: Sendable {
     let writer: Writer
     let readers: ReadPool
     let cache: ReadCache
+    private let checkpointer: Checkpointer
     private let broadcaster: CommitBroadcaster
     private let logger: Logger
 
     private init(
         configuration: StoreConfiguration, writer: Writer, readers: ReadPool, cache: ReadCache,
-        broadcaster: CommitBroadcaster, logger: Logger
+        checkpointer: Checkpointer, broadcaster: CommitBroadcaster, logger: Logger
     ) {
+        self.checkpointer = checkpointer
         self.configuration = configuration
         self.writer = writer
         self.readers = readers
@@ -32,6 +34,7 @@ public final class KVStore: Sendable {
         // and subscribers see their streams end. No request can be in flight, since a caller
         // awaiting one holds the store.
         writer.requestStop()
+        checkpointer.requestStop()
         broadcaster.finish()
     }
 
@@ -47,8 +50,12 @@ public final class KVStore: Sendable {
         try StoreFile.preflight(path: path)
         let broadcaster = CommitBroadcaster()
         let cache = ReadCache(capacityBytes: configuration.readConnections == 0 ? 0 : configuration.readCacheBytes)
+        let checkpointer = Checkpointer(
+            path: path, busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds, logger: logger)
         let (writer, node) = try await Writer.start(
-            configuration: configuration, broadcaster: broadcaster, cache: cache, logger: logger)
+            configuration: configuration, broadcaster: broadcaster, cache: cache, checkpointer: checkpointer,
+            logger: logger)
+        checkpointer.start()
         let readers: ReadPool
         do {
             readers = try ReadPool(
@@ -56,6 +63,7 @@ public final class KVStore: Sendable {
                 busyTimeout: configuration.busyTimeoutMilliseconds, pragmas: configuration.extraPragmas)
         } catch {
             await writer.stop()
+            await checkpointer.stop()
             throw StoreError(error, path: path)
         }
         if cache.isEnabled { buildKeyFilter(cache.keys, readers: readers, path: path, logger: logger) }
@@ -66,8 +74,8 @@ public final class KVStore: Sendable {
                 "lamport": "\(node.lamport)", "last_seq": "\(node.nextSeq - 1)",
             ])
         return KVStore(
-            configuration: configuration, writer: writer, readers: readers, cache: cache, broadcaster: broadcaster,
-            logger: logger)
+            configuration: configuration, writer: writer, readers: readers, cache: cache, checkpointer: checkpointer,
+            broadcaster: broadcaster, logger: logger)
     }
 
     // MARK: Writes
@@ -213,6 +221,7 @@ public final class KVStore: Sendable {
         readers.close()
         cache.close()
         await writer.stop()
+        await checkpointer.stop()
         broadcaster.finish()
         logger.debug("closed store", metadata: ["path": "\(configuration.path)"])
     }

@@ -56,7 +56,8 @@ final class Writer: Sendable {
     /// Starts the writer thread, which opens the file and bootstraps it (see `Bootstrap`);
     /// returns once it is ready to take requests, or throws the reason it is not.
     static func start(
-        configuration: StoreConfiguration, broadcaster: CommitBroadcaster, cache: ReadCache, logger: Logger
+        configuration: StoreConfiguration, broadcaster: CommitBroadcaster, cache: ReadCache,
+        checkpointer: Checkpointer, logger: Logger
     ) async throws -> (Writer, NodeRow) {
         let writer = Writer(
             path: configuration.path,
@@ -83,6 +84,7 @@ final class Writer: Sendable {
                     ready.resume(throwing: StoreError(error, path: configuration.path))
                     return
                 }
+                handOverCheckpoints(of: connection, to: checkpointer)
                 ready.resume(returning: node)
                 writer.run(WriteSession(connection: connection, node: node, keyFilter: cache.isEnabled ? cache.keys : nil))
                 connection.close()
@@ -91,6 +93,23 @@ final class Writer: Sendable {
             thread.start()
         }
         return (writer, node)
+    }
+
+    /// Leaves the checkpoints of `connection`'s commits to `checkpointer`, at the threshold
+    /// SQLite would use (`PRAGMA wal_autocheckpoint`; 0 keeps checkpoints off), and runs one
+    /// itself once the log reaches eight times that: the log stays bounded if the checkpointer
+    /// falls behind.
+    private static func handOverCheckpoints(of connection: Connection, to checkpointer: Checkpointer) {
+        guard let threshold = try? connection.firstRow("PRAGMA wal_autocheckpoint", [], { Int($0.int64(at: 0)) }),
+            threshold > 0
+        else { return }
+        connection.onWALCommit { [unowned connection] frames in
+            if frames >= 8 * threshold {
+                _ = try? connection.checkpointPassively()
+            } else if frames >= threshold {
+                checkpointer.request()
+            }
+        }
     }
 
     /// Queues `body` for the writer and returns its result once its transaction committed.

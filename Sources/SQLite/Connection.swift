@@ -46,6 +46,8 @@ public final class Connection: @unchecked Sendable {
     private var cache: [String: Statement] = [:]
     /// Kept alive for SQLite's update hook, which holds only an unretained pointer to it.
     private var rowChangeCounter: RowChangeCounter?
+    /// Kept alive for SQLite's WAL hook, likewise.
+    private var walHook: WALHook?
 
     /// Opens `path`. Opening is lazy in SQLite: a file that is not a database is only detected
     /// by the first statement that reads it.
@@ -114,6 +116,33 @@ public final class Connection: @unchecked Sendable {
                 if counter.isCounted(table) { counter.rows += 1 }
             }, Unmanaged.passUnretained(counter).toOpaque())
         return counter
+    }
+
+    /// Calls `body` after every commit of this connection with the number of frames in the
+    /// write-ahead log (SQLite's WAL hook). Replaces `PRAGMA wal_autocheckpoint`: SQLite no
+    /// longer checkpoints by itself after commits of this connection; `body` decides.
+    public func onWALCommit(_ body: @escaping (_ frames: Int) -> Void) {
+        let hook = WALHook(body)
+        walHook = hook
+        sqlite3_wal_hook(
+            live,
+            { context, _, _, frames in
+                if let context { Unmanaged<WALHook>.fromOpaque(context).takeUnretainedValue().body(Int(frames)) }
+                return SQLITE_OK
+            }, Unmanaged.passUnretained(hook).toOpaque())
+    }
+
+    /// Copies the write-ahead log's frames that no reader still needs into the database file
+    /// (`SQLITE_CHECKPOINT_PASSIVE`: never waits for a lock, never blocks the writer); returns
+    /// the frames in the log and how many of them are now in the file. Throws `SQLITE_BUSY`
+    /// when another checkpoint runs.
+    @discardableResult
+    public func checkpointPassively() throws(SQLiteError) -> (frames: Int, checkpointed: Int) {
+        var frames: Int32 = 0
+        var checkpointed: Int32 = 0
+        let result = sqlite3_wal_checkpoint_v2(live, nil, SQLITE_CHECKPOINT_PASSIVE, &frames, &checkpointed)
+        guard result == SQLITE_OK else { throw SQLiteError(result: result, db: live, sql: "wal_checkpoint(PASSIVE)") }
+        return (Int(frames), Int(checkpointed))
     }
 
     /// Whether a transaction is open (SQLite is not in autocommit mode).
@@ -300,5 +329,14 @@ public final class RowChangeCounter: @unchecked Sendable {
             index += 1
         }
         return false
+    }
+}
+
+/// The closure `Connection.onWALCommit` keeps for SQLite's WAL hook.
+private final class WALHook {
+    let body: (Int) -> Void
+
+    init(_ body: @escaping (Int) -> Void) {
+        self.body = body
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import KVCore
 import Synchronization
 import Testing
@@ -206,4 +207,39 @@ struct ReadCacheStoreTests {
             }
         }
     }
+}
+
+@Suite("Checkpoints off the writer thread")
+struct CheckpointerTests {
+    @Test("under a write load the log stays within eight times the checkpoint threshold, and every row reaches the file")
+    func logStaysBounded() async throws {
+        let threshold = 50
+        let pragma = try #require(SQLitePragma("wal_autocheckpoint=\(threshold)"))
+        try await withTemporaryDirectoryPath { directory in
+            let path = directory + "/node.db"
+            let store = try await openStore(path) { $0.extraPragmas = [pragma] }
+            var largestLog = 0
+            for batch in 0..<40 {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for index in 0..<50 {
+                        group.addTask { _ = try await store.put(key: "k\(batch)-\(index)", value: Array(repeating: 7, count: 200)) }
+                    }
+                    try await group.waitForAll()
+                }
+                largestLog = max(largestLog, fileSize(path + "-wal"))
+            }
+            // One transaction past the bound at most: 50 writes touch fewer than 200 pages.
+            let bound = (8 * threshold + 200) * (4096 + 24)
+            #expect(largestLog > 0 && largestLog <= bound, "the log reached \(largestLog) bytes; bound \(bound)")
+            await store.close()
+
+            let reopened = try await openStore(path)
+            #expect(try await reopened.state().liveKeys == 2_000)
+            await reopened.close()
+        }
+    }
+}
+
+private func fileSize(_ path: String) -> Int {
+    ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
 }
