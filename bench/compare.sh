@@ -147,17 +147,17 @@ p16_bound=$(grep -m1 '^converge_set_p16: ' "$out" | grep -o 'mean group commit [
 resp_table=$(
   echo "Run of \`RESP_ONLY=${RESP_ONLY:-} bash bench/compare.sh\` (bench/resp.sh) at $(head -1 "$out" | sed 's/^# compare.sh run at //'); $(grep -m1 '^# resp.sh at ' "$out" | sed 's/^# resp.sh at [^;]*; //'). Raw output: \`$out\` (not committed)."
   echo
-  echo "| figure (redis-benchmark -c 50 -d 16) | Converge | Redis (AOF everysec) | ratio | target | met |"
-  echo "|---|---:|---:|---:|---|---|"
-  resp_row() { # resp_row LABEL OURS PEER TARGET
+  echo "| figure (redis-benchmark -c 50 -d 16) | Converge | Redis (AOF everysec) | ratio | target | met | bare SwiftNIO ceiling | Converge / ceiling |"
+  echo "|---|---:|---:|---:|---|---|---:|---:|"
+  resp_row() { # resp_row LABEL OURS PEER TARGET [CEILING]
     local r met; r=$(ratio "$2" "$3")
     if [ -z "$4" ]; then met="(reported)"; else met=$(awk -v r="$r" -v t="$4" 'BEGIN { if (r == "n/a") print "n/a"; else if (r + 0 >= t + 0) print "yes"; else printf "no (%.0f%% of target)", 100 * r / t }'); fi
-    echo "| $1 | $2 | $3 | $r | ${4:+≥ $4} | $met |"
+    echo "| $1 | $2 | $3 | $r | ${4:+≥ $4} | $met | ${5:-} | ${5:+$(ratio "$2" "$5")} |"
   }
-  resp_row "SET/s, 1 node, -P 1" "$(fig converge_set_p1)" "$(fig redis_set_p1)" 0.8
-  resp_row "GET/s, 1 node, -P 1" "$(fig converge_get_p1)" "$(fig redis_get_p1)" 0.9
-  resp_row "SET/s, 1 node, -P 16" "$(fig converge_set_p16)" "$(fig redis_set_p16)" ""
-  resp_row "GET/s, 1 node, -P 16" "$(fig converge_get_p16)" "$(fig redis_get_p16)" ""
+  resp_row "SET/s, 1 node, -P 1" "$(fig converge_set_p1)" "$(fig redis_set_p1)" 0.8 "$(fig nio_ceiling_set_p1)"
+  resp_row "GET/s, 1 node, -P 1" "$(fig converge_get_p1)" "$(fig redis_get_p1)" 0.9 "$(fig nio_ceiling_get_p1)"
+  resp_row "SET/s, 1 node, -P 16" "$(fig converge_set_p16)" "$(fig redis_set_p16)" "" "$(fig nio_ceiling_set_p16)"
+  resp_row "GET/s, 1 node, -P 16" "$(fig converge_get_p16)" "$(fig redis_get_p16)" "" "$(fig nio_ceiling_get_p16)"
   resp_row "SET/s, 3 nodes (load on A), -P 1" "$(fig converge3_set_p1)" "$(fig redis_set_p1)" ""
   resp_row "GET/s, 3 nodes (load on A), -P 1" "$(fig converge3_get_p1)" "$(fig redis_get_p1)" ""
   resp_row "SET/s, 3 nodes (load on A), -P 16" "$(fig converge3_set_p16)" "$(fig redis_set_p16)" ""

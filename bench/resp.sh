@@ -10,8 +10,15 @@
 # from /metrics. Every run is bounded
 # (timeout) and every server is stopped by PID on exit.
 #
+# Beside both, the same runs against a bare SwiftNIO server that answers SET and GET with
+# constants and stores nothing (bench/ceilings/resp-nio, built here in release mode, about a
+# minute the first time): the most a Swift server on this machine answers through the same
+# tool, so the distance to Redis that is the platform's shows apart from ours.
+#
 # Env: KV_BIN (directory of a release kv and kvnode; default .build/release), N (requests per
-# -P 1 run, default 100000; -P 16 runs take 5 N), PORT (first of 9 free ports, default 18950).
+# -P 1 run, default 100000; -P 16 runs take 5 N), PORT (first of 10 free ports, default 18950),
+# CEILING=0 skips the SwiftNIO ceiling, CEILING_SCRATCH its build folder
+# (default /tmp/converge-resp-ceiling).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${KV_BIN:-.build/release}
@@ -63,12 +70,27 @@ redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$tmp/redis" --save "" --app
 pids+=($!)
 wait_ping "$RPORT" || { echo "resp.sh: redis-server did not start" >&2; exit 1; }
 start_node A $((PORT + 1)) $((PORT + 2))
+CPORT=$((PORT + 9))
+if [ "${CEILING:-1}" != 0 ]; then
+  scratch=${CEILING_SCRATCH:-/tmp/converge-resp-ceiling}
+  if swift build -c release --package-path bench/ceilings/resp-nio --scratch-path "$scratch" >"$tmp/ceiling-build.log" 2>&1; then
+    "$scratch/release/resp-ceiling" "$CPORT" >/dev/null 2>&1 &
+    pids+=($!)
+    wait_ping "$CPORT" || { echo "resp.sh: the SwiftNIO ceiling did not answer on $CPORT" >&2; CPORT=; }
+  else
+    echo "resp.sh: the SwiftNIO ceiling did not build ($(grep -m1 error: "$tmp/ceiling-build.log")); figures without it" >&2
+    CPORT=
+  fi
+else
+  CPORT=
+fi
 
-# Redis and our node take turns, case by case, so a change in the machine's load hits both.
+# Redis, the ceiling and our node take turns, case by case, so a change in the machine's load hits all.
 for pipeline in 1 16; do
   requests=$(( pipeline == 1 ? N : 5 * N ))
   for test in set get; do
     bench "redis_${test}_p${pipeline}" "$RPORT" "$test" "$pipeline" "$requests"
+    [ -n "$CPORT" ] && bench "nio_ceiling_${test}_p${pipeline}" "$CPORT" "$test" "$pipeline" "$requests"
     bench "converge_${test}_p${pipeline}" $((PORT + 2)) "$test" "$pipeline" "$requests" $((PORT + 1))
   done
 done
