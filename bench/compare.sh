@@ -164,6 +164,10 @@ resp_table=$(
   resp_row "GET/s, 3 nodes (load on A), -P 16" "$(fig converge3_get_p16)" "$(fig redis_get_p16)" ""
   echo
   echo "One-node SET -P 16: $p16_bound."
+  if grep -q '^sqlite_upsert_converge_schema: ' "$out"; then
+    echo
+    echo "The floor under SET, same run (bench/sqlite_upsert.c: SQLite alone, one thread, the writer's upserts in groups of the -P 1 run's mean): $(fig sqlite_upsert_converge_schema) rows/s on Converge's schema — one-node SET -P 1 is $(ratio "$(fig converge_set_p1)" "$(fig sqlite_upsert_converge_schema)")× of it; $(fig sqlite_upsert_key_value_only) rows/s on a bare key/value table, $(fig sqlite_upsert_key_value_and_unique_seq) with a unique seq column added. Redis SET -P 1 is $(ratio "$(fig redis_set_p1)" "$(fig sqlite_upsert_key_value_only)")× the bare table's rate."
+  fi
 )
 echo
 if [ -z "${RESP_ONLY:-}" ]; then echo "$table"; fi

@@ -52,7 +52,7 @@ bench() {
       if (t - t0 > 0) printf "mean group commit %.1f writes per transaction, %.2f ms per transaction", (r - r0) / (t - t0), 1000 * (x - x0) / (t - t0)
       else print "no transactions" }')"
   fi
-  echo "$name: ${rps:-n/a} ops/s (redis-benchmark -t $test -c 50 -P $pipeline -n $requests -d 16 -r 100000; p50 ${p50:-?} ms; steal $(( ($(steal_ticks) - s0) / 100 )) s$groups)"
+  echo "$name: ${rps:-n/a} ops/s (redis-benchmark -t $test -c 50 -P $pipeline -n $requests -d 16 -r 100000; p50 ${p50:-?} ms; steal $(( ($(steal_ticks) - s0) / 100 )) s$groups)" | tee -a "$tmp/figures"
 }
 
 start_node() { # start_node ID HTTP RESP FLAGS...
@@ -95,6 +95,16 @@ for pipeline in 1 16; do
   done
 done
 stop_all
+
+# The floor under a write: SQLite alone running the writer's upserts on the same schema, in
+# groups of the size the -P 1 runs gave (bench/sqlite_upsert.c; needs gcc and libsqlite3-dev).
+if command -v gcc >/dev/null && gcc -O2 -o "$tmp/sqlite_upsert" bench/sqlite_upsert.c -lsqlite3 2>"$tmp/gcc.log"; then
+  group=$(grep -m1 "^converge_set_p1: " "$tmp/figures" 2>/dev/null | grep -o 'mean group commit [0-9.]*' | awk '{printf "%d", $4 + 0.5}')
+  mkdir -p "$tmp/sqlite" && "$tmp/sqlite_upsert" "$tmp/sqlite" 100000 200000 "${group:-14}"
+  rm -rf "$tmp/sqlite"
+else
+  echo "resp.sh: bench/sqlite_upsert.c did not build (gcc and libsqlite3-dev needed); no SQLite floor" >&2
+fi
 
 start_node A $((PORT + 3)) $((PORT + 4)) --peer B=http://127.0.0.1:$((PORT + 5)) --peer C=http://127.0.0.1:$((PORT + 7))
 start_node B $((PORT + 5)) $((PORT + 6)) --peer A=http://127.0.0.1:$((PORT + 3)) --peer C=http://127.0.0.1:$((PORT + 7))
