@@ -43,11 +43,20 @@ extension Connection {
         }
     }
 
+    /// The rows of the feed table's current entries (migration 0007): an entry is current while
+    /// its row still has the entry's seq; the others, left by overwrites and purges, are skipped
+    /// here and deleted by `WriteSession.compactFeed`. `CROSS JOIN` keeps `feed` the outer
+    /// loop, read in seq order.
+    private static let feedRows = """
+        SELECT kv.key, kv.value, kv.lamport, kv.origin, kv.seq, kv.deleted, kv.expires_at
+        FROM feed CROSS JOIN kv ON kv.rowid = feed.row AND kv.seq = feed.seq
+        """
+
     /// The change feed: rows with `seq > after`, in `seq` order, tombstones included.
     func feed(after seq: Int64, limit: Int) throws -> [StoredRecord] {
         guard limit > 0 else { return [] }
         return try rows(
-            "SELECT key, value, lamport, origin, seq, deleted, expires_at FROM kv WHERE seq > ? ORDER BY seq LIMIT ?",
+            "\(Self.feedRows) WHERE feed.seq > ? ORDER BY feed.seq LIMIT ?",
             [.integer(seq), .integer(Int64(limit))]
         ) { try Self.storedRecord($0) }
     }
@@ -57,7 +66,7 @@ extension Connection {
     func feed(after seq: Int64, through: Int64, excluding exclusions: [FeedExclusion], limit: Int) throws -> [StoredRecord] {
         guard !exclusions.isEmpty else { return try feed(after: seq, limit: limit) }
         guard limit > 0, through > seq else { return [] }
-        let conditions = String(repeating: " AND NOT (origin = ? AND lamport <= ?)", count: exclusions.count)
+        let conditions = String(repeating: " AND NOT (kv.origin = ? AND kv.lamport <= ?)", count: exclusions.count)
         var values: [SQLiteValue] = [.integer(seq), .integer(through)]
         for exclusion in exclusions {
             values.append(.text(exclusion.origin.rawValue))
@@ -65,7 +74,7 @@ extension Connection {
         }
         values.append(.integer(Int64(limit)))
         return try rows(
-            "SELECT key, value, lamport, origin, seq, deleted, expires_at FROM kv WHERE seq > ? AND seq <= ?\(conditions) ORDER BY seq LIMIT ?",
+            "\(Self.feedRows) WHERE feed.seq > ? AND feed.seq <= ?\(conditions) ORDER BY feed.seq LIMIT ?",
             values
         ) { try Self.storedRecord($0) }
     }

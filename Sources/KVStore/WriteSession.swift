@@ -172,6 +172,31 @@ final class WriteSession {
         return keys.count
     }
 
+    /// Where the sweep of the feed table stands: entries up to this seq were examined last.
+    private var feedSweptThrough: Int64 = 0
+
+    /// Deletes the feed entries that are no longer current — their row took a newer seq or was
+    /// purged (migration 0007) — among the next `window` seqs of a sweep that runs from the
+    /// start of the feed to its end and starts over; returns how many it deleted. The writer
+    /// sweeps twice as many seqs as each transaction took, which keeps the table at about 1.3
+    /// entries per row under a steady load of overwrites (docs/storage.md, "The feed").
+    @discardableResult
+    func compactFeed(window: Int64) throws -> Int {
+        let lastSeq = nextSeq - 1
+        guard window > 0, lastSeq > 0 else { return 0 }
+        if feedSweptThrough >= lastSeq { feedSweptThrough = 0 }
+        let from = feedSweptThrough
+        let through = min(lastSeq, from + window)
+        feedSweptThrough = through
+        return try connection.run(Self.compactFeedSQL, [.integer(from), .integer(through)])
+    }
+
+    private static let compactFeedSQL = """
+        DELETE FROM feed WHERE seq IN (
+            SELECT feed.seq FROM feed LEFT JOIN kv ON kv.rowid = feed.row
+            WHERE feed.seq > ? AND feed.seq <= ? AND (kv.seq IS NULL OR kv.seq <> feed.seq))
+        """
+
     /// Stores `record` as the row of its key with the next `seq`, and returns that `seq`.
     private func upsert(_ record: Record) throws -> Int64 {
         let seq = nextSeq

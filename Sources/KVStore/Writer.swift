@@ -221,7 +221,10 @@ final class Writer: Sendable {
                         guard connection.isInTransaction else { throw error }
                     }
                 }
-                if session.counters != start { try session.saveCounters() }
+                if session.counters != start {
+                    try session.saveCounters()
+                    try compactFeed(session, after: start)
+                }
             }
         } catch {
             session.restore(start)
@@ -250,6 +253,21 @@ final class Writer: Sendable {
         }
         if session.nextSeq != start.nextSeq {
             broadcaster.publish(session.nextSeq - 1)
+        }
+    }
+
+    /// Sweeps the feed table for twice the seqs this transaction took, in a savepoint of its
+    /// own: a sweep that fails (it only deletes entries nobody reads) is logged and costs the
+    /// transaction's writes nothing.
+    private func compactFeed(_ session: WriteSession, after start: WriteSession.Counters) throws {
+        let taken = session.nextSeq - start.nextSeq
+        guard taken > 0 else { return }
+        let connection = session.connection
+        do {
+            try connection.savepoint("feed") { try session.compactFeed(window: 2 * taken) }
+        } catch {
+            guard connection.isInTransaction else { throw error }
+            logger.debug("feed sweep failed; the next transaction's sweep goes on", metadata: ["path": "\(path)", "error": "\(error)"])
         }
     }
 

@@ -75,6 +75,7 @@ struct ScaleTests {
             let connection = try Connection(path: path)
             try connection.execute(
                 """
+                DROP TRIGGER kv_feed_after_insert; DROP TRIGGER kv_feed_after_update; DROP TABLE feed;
                 DROP VIEW members; DROP TRIGGER kv_counts_after_insert; DROP TRIGGER kv_counts_after_delete;
                 DROP TRIGGER kv_counts_after_update; DROP TABLE kv_counts;
                 ALTER TABLE peers DROP COLUMN covered_lamport; ALTER TABLE peers DROP COLUMN resend_all_through;
