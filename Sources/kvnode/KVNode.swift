@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Foundation
+import NIOCore
 import KVCore
 import KVServer
 import KVStore
@@ -106,6 +107,9 @@ struct KVNodeCommand: AsyncParsableCommand {
     @Option(help: "Read-only SQLite connections serving reads beside the writer. 0 queues reads behind the writes: only for measuring what the pool buys.")
     var readConnections: Int = 4
 
+    @Option(help: ArgumentHelp("Event-loop threads serving HTTP, RESP and replication connections. Default: one less than the CPU cores, at least 1, so the store's writer thread keeps a core of its own ($NIO_SINGLETON_GROUP_LOOP_COUNT, when set, replaces the default).", valueName: "threads"))
+    var eventLoops: Int?
+
     @Option(help: ArgumentHelp("Memory for the cache of rows recently read, or written by clients of this node, in front of the read connections, in MiB (counted as key and value bytes plus 192 per row). 0 turns it off.", valueName: "MiB"))
     var readCacheMb: Int = 16
 
@@ -124,6 +128,9 @@ struct KVNodeCommand: AsyncParsableCommand {
             guard respPort == 0 || respPort != port else { throw ValidationError("--resp-port must differ from --port (\(port))") }
         }
         guard (0...64).contains(readConnections) else { throw ValidationError("--read-connections must be from 0 to 64") }
+        if let eventLoops {
+            guard (1...256).contains(eventLoops) else { throw ValidationError("--event-loops must be from 1 to 256, got \(eventLoops)") }
+        }
         guard (0...65536).contains(readCacheMb) else { throw ValidationError("--read-cache-mb must be from 0 to 65536, got \(readCacheMb)") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be positive") }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1") }
@@ -172,6 +179,12 @@ struct KVNodeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Before anything touches NIO's singleton group, which reads this once.
+        if let eventLoops {
+            NIOSingletons.groupLoopCountSuggestion = eventLoops
+        } else if ProcessInfo.processInfo.environment["NIO_SINGLETON_GROUP_LOOP_COUNT"] == nil {
+            NIOSingletons.groupLoopCountSuggestion = max(1, System.coreCount - 1)
+        }
         let nodeID = try NodeID(id)
         let level = logLevel
         let format = logFormat
