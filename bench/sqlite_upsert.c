@@ -5,8 +5,8 @@
  * writer's statement (WriteSession.upsertSQL) for ROWS (default 200000) writes of 16-byte
  * values to random keys among KEYS (default 100000), GROUP (default 14, what
  * redis-benchmark -c 50 -P 1 gives the writer) per BEGIN IMMEDIATE ... COMMIT, plus the
- * node-row update each group does; WAL, synchronous NORMAL, temp_store MEMORY, SQLite's
- * default checkpoints, as a node runs. The same again on a bare table (key PRIMARY KEY, value),
+ * node-row update and the feed sweep each group does; WAL, synchronous NORMAL, temp_store
+ * MEMORY, SQLite's default checkpoints, as a node runs. The same again on a bare table (key PRIMARY KEY, value),
  * the least a per-key B-tree row costs, and on that table with a unique seq column (the feed's
  * order), to show what keeping a second order costs. Prints "name: value unit (details)" lines with the
  * wall and CPU time per row; the first quarter of the rows warms the file and is not counted.
@@ -59,6 +59,11 @@ static const char *converge_upsert =
     "origin = excluded.origin, seq = excluded.seq, deleted = excluded.deleted, "
     "updated_at = excluded.updated_at, expires_at = excluded.expires_at";
 
+/* The writer's sweep of the feed table (WriteSession.compactFeed), twice the seqs of each group. */
+static const char *feed_sweep =
+    "DELETE FROM feed WHERE seq IN (SELECT feed.seq FROM feed LEFT JOIN kv ON kv.rowid = feed.row "
+    "WHERE feed.seq > ?1 AND feed.seq <= ?2 AND (kv.seq IS NULL OR kv.seq <> feed.seq))";
+
 static const char *bare_upsert =
     "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
@@ -102,9 +107,13 @@ static void run(const char *dir, const char *name, int shape, long keys, long ro
     } else {
         exec(db, "CREATE TABLE kv (key TEXT PRIMARY KEY NOT NULL, value BLOB, seq INTEGER NOT NULL UNIQUE)");
     }
-    sqlite3_stmt *upsert, *node = NULL;
+    sqlite3_stmt *upsert, *node = NULL, *sweep = NULL;
+    long swept = 0;
     sqlite3_prepare_v2(db, converge ? converge_upsert : shape == BARE ? bare_upsert : seq_upsert, -1, &upsert, NULL);
-    if (converge) sqlite3_prepare_v2(db, "UPDATE node SET lamport = ?, next_seq = ? WHERE singleton = 1", -1, &node, NULL);
+    if (converge) {
+        sqlite3_prepare_v2(db, "UPDATE node SET lamport = ?, next_seq = ? WHERE singleton = 1", -1, &node, NULL);
+        sqlite3_prepare_v2(db, feed_sweep, -1, &sweep, NULL);  /* NULL before migration 0007 */
+    }
     unsigned char value[16];
     memset(value, 'v', sizeof value);
     srand(42);
@@ -133,6 +142,15 @@ static void run(const char *dir, const char *name, int shape, long keys, long ro
             if (sqlite3_step(upsert) != SQLITE_DONE) { fprintf(stderr, "sqlite_upsert: %s\n", sqlite3_errmsg(db)); exit(1); }
             sqlite3_reset(upsert);
         }
+        if (sweep) {
+            long window = 2L * group;
+            if (swept >= seq - 1) swept = 0;
+            sqlite3_bind_int64(sweep, 1, swept);
+            sqlite3_bind_int64(sweep, 2, swept + window < seq - 1 ? swept + window : seq - 1);
+            if (sqlite3_step(sweep) != SQLITE_DONE) { fprintf(stderr, "sqlite_upsert: sweep: %s\n", sqlite3_errmsg(db)); exit(1); }
+            sqlite3_reset(sweep);
+            swept += window;
+        }
         if (converge) {
             sqlite3_bind_int64(node, 1, seq);
             sqlite3_bind_int64(node, 2, seq);
@@ -147,6 +165,7 @@ static void run(const char *dir, const char *name, int shape, long keys, long ro
            name, counted / w, keys, group, counted, 1e6 * w / counted, 1e6 * c / counted);
     sqlite3_finalize(upsert);
     if (node) sqlite3_finalize(node);
+    if (sweep) sqlite3_finalize(sweep);
     sqlite3_close(db);
 }
 
