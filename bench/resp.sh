@@ -12,8 +12,9 @@
 #
 # Beside both, the same runs against a bare SwiftNIO server that answers SET and GET with
 # constants and stores nothing (bench/ceilings/resp-nio, built here in release mode, about a
-# minute the first time): the most a Swift server on this machine answers through the same
-# tool, so the distance to Redis that is the platform's shows apart from ours.
+# minute the first time), on as many event loops as kvnode's default: the most a Swift server
+# on this machine answers through the same tool, so the distance to Redis that is the
+# platform's shows apart from ours.
 #
 # Env: KV_BIN (directory of a release kv and kvnode; default .build/release), N (requests per
 # -P 1 run, default 100000; -P 16 runs take 5 N), PORT (first of 10 free ports, default 18950),
@@ -74,7 +75,8 @@ CPORT=$((PORT + 9))
 if [ "${CEILING:-1}" != 0 ]; then
   scratch=${CEILING_SCRATCH:-/tmp/converge-resp-ceiling}
   if swift build -c release --package-path bench/ceilings/resp-nio --scratch-path "$scratch" >"$tmp/ceiling-build.log" 2>&1; then
-    "$scratch/release/resp-ceiling" "$CPORT" >/dev/null 2>&1 &
+    # As many event loops as kvnode's default (one less than the cores, at least 1).
+    "$scratch/release/resp-ceiling" "$CPORT" "$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))" >/dev/null 2>&1 &
     pids+=($!)
     wait_ping "$CPORT" || { echo "resp.sh: the SwiftNIO ceiling did not answer on $CPORT" >&2; CPORT=; }
   else

@@ -120,7 +120,9 @@ final class RESPHandler: ChannelInboundHandler {
 }
 
 let port = Int(CommandLine.arguments.dropFirst().first ?? "6390") ?? 6390
-let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+// Event loops: the second argument, else one per core.
+let loops = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2]) ?? System.coreCount : System.coreCount
+let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, loops))
 let server = try ServerBootstrap(group: group)
   .serverChannelOption(.backlog, value: 256)
   .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
