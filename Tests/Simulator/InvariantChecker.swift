@@ -110,6 +110,21 @@ struct InvariantChecker {
         greatest[node][record.key] = (record.version, record.isTombstone)
     }
 
+    /// A client read of `key` on `node` returned `read`: never older than what the node's file
+    /// held when the read began (read-your-writes and monotonic reads on one node, through the
+    /// read cache and the key filter); absent only if the key never had a row there or its
+    /// newest row was a tombstone (which a purge may have taken since).
+    mutating func read(_ read: Record?, key: String, on node: Int, name: NodeID) {
+        guard let before = greatest[node][key] else { return }
+        guard let read else {
+            if !before.tombstone { fail("\(name) read \(key) as absent while its file held \(before.version)") }
+            return
+        }
+        if read.version < before.version {
+            fail("\(name) read \(key)@\(read.version) while its file held the newer \(before.version): a stale read")
+        }
+    }
+
     /// The marks in `node`'s `peers` table: for a given pair of epochs they never go back.
     mutating func marks(_ peers: [PeerState], on node: Int, name: NodeID, ownEpoch: String) {
         for peer in peers {

@@ -301,6 +301,12 @@ public final class Simulation {
         statistics.writes += 1
         record("write \(node.id) \(key)@\(receipt.version)\(isDelete ? " delete" : "")")
         try await observe(node)
+        // Two reads on the same node, chosen without drawing from `random` so that every seed
+        // replays the schedule it had before reads were checked: the key just written (kept by
+        // the read cache) and one that other nodes' writes reach (read from SQLite, then cached).
+        for readKey in [key, "k\(UInt64(writeCounter) % UInt64(max(1, options.keys)))"] {
+            checker.read(try await store.get(key: readKey)?.record, key: readKey, on: node.index, name: node.id)
+        }
     }
 
     // MARK: Nodes
