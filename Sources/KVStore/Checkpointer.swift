@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SQLite
+import Synchronization
 
 /// Copies the write-ahead log into the database file on a thread of its own, so the writer
 /// never spends a commit's time on a checkpoint's writes and `fdatasync`.
@@ -21,6 +22,8 @@ final class Checkpointer: @unchecked Sendable {
     private let path: String
     private let busyTimeout: Int
     private let logger: Logger
+    /// Checkpoints this thread ran on a file in WAL mode, for tests.
+    let completed = Atomic(0)
 
     init(path: String, busyTimeoutMilliseconds: Int, logger: Logger) {
         self.path = path
@@ -34,7 +37,8 @@ final class Checkpointer: @unchecked Sendable {
         running = true
         condition.unlock()
         let thread = Thread { [self] in
-            Thread.current.name = "converge-checkpoint"
+            // At most 15 bytes: Linux refuses a longer thread name and the thread keeps its creator's.
+            Thread.current.name = "converge-ckpt"
             run()
             condition.lock()
             running = false
@@ -93,9 +97,14 @@ final class Checkpointer: @unchecked Sendable {
                 if connection == nil {
                     let opened = try Connection(path: path, mode: .readWrite)
                     opened.setBusyTimeout(milliseconds: busyTimeout)
+                    // A connection learns the file is in WAL mode only by reading it; until then
+                    // a checkpoint does nothing and says so with -1 frames.
+                    _ = try opened.textValue("PRAGMA journal_mode")
                     connection = opened
                 }
-                try connection?.checkpointPassively()
+                if let result = try connection?.checkpointPassively(), result.frames >= 0 {
+                    completed.add(1, ordering: .relaxed)
+                }
             } catch where error.code.primary == .busy {
                 // Another checkpoint runs (the writer's own, past the bound): nothing to do.
             } catch {

@@ -8,7 +8,7 @@ extension KVStore {
     /// go to SQLite meanwhile. A thread, not a task: the scan blocks for its whole length.
     static func buildKeyFilter(_ filter: KeyFilter, readers: ReadPool, path: String, logger: Logger) {
         let thread = Thread {
-            Thread.current.name = "converge-keyfilter"
+            Thread.current.name = "converge-keys"  // at most 15 bytes, as Linux wants
             let began = ContinuousClock.now
             var scanned = 0
             let rows = (try? readers.read { connection in

@@ -12,7 +12,7 @@ public final class KVStore: Sendable {
     let writer: Writer
     let readers: ReadPool
     let cache: ReadCache
-    private let checkpointer: Checkpointer
+    let checkpointer: Checkpointer
     private let broadcaster: CommitBroadcaster
     private let logger: Logger
 
