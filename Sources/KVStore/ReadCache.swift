@@ -133,10 +133,6 @@ final class ReadCache: Sendable {
         }
     }
 
-    /// Forgets `keys`, as `apply` does for changes without a row.
-    func invalidate(_ keys: [String]) {
-        apply(keys.map { Change(key: $0, row: nil) })
-    }
 
     /// Forgets everything, as `invalidate` does for every key.
     func invalidateAll() {

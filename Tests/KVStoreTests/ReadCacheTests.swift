@@ -19,7 +19,7 @@ struct ReadCacheUnitTests {
         let cache = ReadCache(capacityBytes: 1 << 20)
         let raced = cache.ticket(for: "k")
         cache.apply([ReadCache.Change(key: "k", row: row("k", "new", lamport: 2))])
-        cache.invalidate(["k"])
+        cache.apply([ReadCache.Change(key: "k", row: nil)])
         cache.fill(row("k", "old"), ticket: raced)
         #expect(cache.row("k") == nil, "a read that began before the change must not put its row back")
 
